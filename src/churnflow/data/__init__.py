@@ -1,0 +1,1 @@
+"""Raw event schema, loading, validation and quarantine."""
