@@ -4,6 +4,7 @@ Config flows one way: ``conf/`` (Hydra) → ``params.yaml`` (composed by DVC or 
 :func:`load_config` (validated against :class:`Config`) → plain function arguments.
 """
 
+from churnflow.config.loading import compose_config, load_config, to_container
 from churnflow.config.schema import (
     Config,
     DataConfig,
@@ -17,7 +18,6 @@ from churnflow.config.schema import (
     TrainConfig,
     TuneConfig,
 )
-from churnflow.config.loading import compose_config, load_config, to_container
 
 __all__ = [
     "Config",

@@ -24,7 +24,7 @@ def load_config(params_path: str | Path = "params.yaml") -> Config:
 
 
 def compose_config(conf_dir: str | Path = "conf", overrides: list[str] | None = None) -> dict[str, Any]:
-    """Compose ``conf/config.yaml`` with Hydra overrides into a plain dict (what DVC writes to params.yaml)."""
+    """Compose ``conf/config.yaml`` with Hydra overrides into a plain dict (as DVC writes params.yaml)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
