@@ -1,0 +1,85 @@
+# churnflow — `make run` (install, default data, whole pipeline) and `make test` (install, whole test suite).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 3000
+MLFLOW_PORT ?= 5000
+PYTEST_ARGS ?=
+
+# Tools that write under ~ write inside the project instead (CI and fresh clones stay self-contained).
+export BENTOML_HOME ?= $(CURDIR)/.bentoml
+export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
+export IPYTHONDIR ?= $(CURDIR)/.cache/ipython
+export JUPYTER_DATA_DIR ?= $(CURDIR)/.cache/jupyter
+export PYSPARK_PYTHON ?= $(CURDIR)/$(PY)
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help install data params run repro test test-fast lint format bench serve build mlflow-ui report lock clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@command -v uv >/dev/null 2>&1 || test -x $(BIN)/uv || $(PY) -m pip install --quiet uv
+	@UV=$$(command -v uv || echo $(BIN)/uv); \
+	  $$UV pip sync --python $(PY) --require-hashes requirements.lock && \
+	  $$UV pip install --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the hash-pinned dependencies (uv pip sync requirements.lock)
+
+data: install ## Create the default raw data in data/ with the built-in simulator if data/ is empty
+	$(PY) stages/bootstrap_data.py --params params.yaml
+
+params: install ## Compose conf/ into params.yaml (as `dvc exp run` does)
+	$(PY) -c "from churnflow.config.params import write_params; write_params('conf', 'params.yaml')"
+
+run: data ## Install, create the default data if absent, run the whole pipeline (dvc repro)
+	$(BIN)/dvc repro
+
+repro: install ## dvc repro only
+	$(BIN)/dvc repro
+
+test: install ## Install and run the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: install ## The test suite without the slow end-to-end tests
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## ruff format + autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install ## Run every benchmark in benchmarks/ (heavy: simulates the full preset)
+	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+serve: install ## Serve the packaged champion with BentoML on $(HOST):$(PORT)
+	$(BIN)/bentoml serve churnflow.serving.service:ChurnService --host $(HOST) --port $(PORT)
+
+build: install ## Build the Bento (no Docker needed)
+	$(BIN)/bentoml build
+
+mlflow-ui: install ## MLflow UI on 127.0.0.1 for the local tracking database
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+report: install ## Re-run the report notebooks (dvc repro report)
+	$(BIN)/dvc repro report
+
+lock: ## Re-resolve requirements.lock from pyproject.toml (hash-pinned, no index URLs)
+	@command -v uv >/dev/null 2>&1 || $(PY) -m pip install --quiet uv
+	@UV=$$(command -v uv || echo $(BIN)/uv); \
+	  $$UV pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+
+clean: ## Remove pipeline outputs and caches (keeps data/ and .venv)
+	rm -rf artifacts reports mlflow.db mlruns .bentoml .cache .pytest_cache .ruff_cache spark-warehouse
