@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 @dataclass
 class MonitorConfig:
-    """Drift monitoring: PSI bins and alert thresholds."""
+    """Drift monitoring: reference rows, PSI bins and alert thresholds (see docs/monitoring.md)."""
 
-    psi_bins: int = 10
-    psi_warn: float = 0.1
-    psi_alert: float = 0.25
-    n_features: int = 30
+    psi_bins: int = 10  # quantile bins per numeric feature (edges from the reference)
+    psi_warn: float = 0.1  # PSI at or above → warn
+    psi_alert: float = 0.25  # PSI at or above → alert
+    psi_epsilon: float = 1e-4  # floor for an empty bin's share (keeps PSI finite)
+    n_features: int = 30  # monitor the top-N features by model importance (all if no importance)
+    reference_split: str = "train"  # train: all cutoffs except the model's test cutoffs | all
+    max_categories: int = 20  # categorical features: most frequent values kept, the rest → "__other__"
