@@ -1,0 +1,108 @@
+"""A throw-away copy of the repository with a tiny simulated data set, for real `dvc repro` runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from churnflow.config.params import write_params
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+#: Overrides that keep the end-to-end pipeline to about a minute on 2 cores.
+TINY_OVERRIDES = [
+    "data=tiny",
+    "tune.n_trials=3",
+    "evaluate.bootstrap_samples=50",
+    "evaluate.shap_sample=100",
+    "train.promote_auc=0.0",
+    "train.staging_auc=0.0",
+]
+
+
+@dataclass
+class PipelineRepo:
+    """A git + DVC copy of the project in a temporary folder and the environment to run it with."""
+
+    root: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            list(args), cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} failed ({proc.returncode})\n--- stdout\n{proc.stdout[-4000:]}"
+                f"\n--- stderr\n{proc.stderr[-6000:]}"
+            )
+        return proc
+
+
+def _project_files() -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    return [f for f in out if f and (REPO_ROOT / f).is_file()]
+
+
+def make_pipeline_repo(dest: Path, overrides: list[str]) -> PipelineRepo:
+    """Copy the project's tracked files to ``dest``, compose params with ``overrides``, init git + DVC."""
+    for rel in _project_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / rel, target)
+    write_params(dest / "conf", dest / "params.yaml", overrides)
+    homes = dest / ".homes"
+    env = dict(os.environ)
+    env.update(
+        {
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            "MLFLOW_TRACKING_URI": f"sqlite:///{dest / 'mlflow.db'}",
+            "BENTOML_HOME": str(homes / "bentoml"),
+            "DVC_SITE_CACHE_DIR": str(homes / "dvc_site"),
+            "IPYTHONDIR": str(homes / "ipython"),
+            "JUPYTER_DATA_DIR": str(homes / "jupyter"),
+            "MPLCONFIGDIR": str(homes / "mpl"),
+            "PYSPARK_PYTHON": sys.executable,
+            "GIT_AUTHOR_NAME": "churnflow-test",
+            "GIT_AUTHOR_EMAIL": "test@localhost",
+            "GIT_COMMITTER_NAME": "churnflow-test",
+            "GIT_COMMITTER_EMAIL": "test@localhost",
+            "DVC_NO_ANALYTICS": "1",
+        }
+    )
+    for sub in ("bentoml", "dvc_site", "ipython", "jupyter", "mpl"):
+        (homes / sub).mkdir(parents=True, exist_ok=True)
+    (dest / ".gitignore").write_text((dest / ".gitignore").read_text() + "/.homes/\n")
+    repo = PipelineRepo(root=dest, env=env)
+    repo.run("git", "init", "-q")
+    repo.run("git", "add", "-A")
+    repo.run("git", "commit", "-qm", "copy")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRepo]:
+    """The project with the `tiny` simulated data, after one full `dvc repro`."""
+    repo = make_pipeline_repo(tmp_path_factory.mktemp("pipeline") / "churnflow", TINY_OVERRIDES)
+    repo.run("churnflow", "simulate", "--preset", "tiny", "--seed", "7", "--out", "data")
+    if (repo.root / "data.dvc").exists():
+        (repo.root / "data.dvc").unlink()
+    repo.run("dvc", "add", "-q", "data")
+    repo.run("git", "add", "-A")
+    repo.run("git", "commit", "-qm", "tiny data")
+    repo.run("dvc", "repro")
+    yield repo
