@@ -1,0 +1,52 @@
+# %% [markdown]
+# # 04 · Model evaluation
+# Out-of-time test metrics (`reports/metrics.json`), the figures under `reports/figures/` and a link to the
+# full evaluation report (`reports/evaluation.html`).
+
+# %% tags=["parameters"]
+reports_dir = "reports"
+artifacts_dir = "artifacts"
+
+# %%
+# %matplotlib inline
+from pathlib import Path
+
+import polars as pl
+from IPython.display import Image, Markdown, display
+
+from churnflow.monitoring.notebooks import flatten, missing_note, read_json_or_none
+
+metrics_path = Path(reports_dir) / "metrics.json"
+figures_dir = Path(reports_dir) / "figures"
+evaluation_html = Path(reports_dir) / "evaluation.html"
+metrics = read_json_or_none(metrics_path)
+
+# %% [markdown]
+# ## Metrics
+
+# %%
+if metrics is None:
+    display(Markdown(missing_note(metrics_path, "evaluate")))
+else:
+    flat = flatten(metrics)
+    display(pl.DataFrame({"metric": list(flat), "value": [str(v) for v in flat.values()]}))
+
+# %% [markdown]
+# ## Figures
+
+# %%
+figures = sorted(figures_dir.glob("*.png")) if figures_dir.is_dir() else []
+if not figures:
+    display(Markdown(missing_note(figures_dir, "evaluate")))
+for figure in figures:
+    display(Markdown(f"### {figure.stem}"))
+    display(Image(filename=str(figure)))
+
+# %% [markdown]
+# ## Full evaluation report
+
+# %%
+if evaluation_html.is_file():
+    display(Markdown(f"The full evaluation report: [{evaluation_html.name}](../{evaluation_html.name})."))
+else:
+    display(Markdown(missing_note(evaluation_html, "evaluate")))

@@ -1,0 +1,167 @@
+"""Report notebooks: convert percent-format ``notebooks/NN_name.py`` (jupytext), execute them (papermill)
+and export HTML (nbconvert, no prompts). Also the small helpers the notebooks use to read inputs that may
+not exist yet.
+
+Invariant: the executed ``.ipynb`` keeps no run-dependent metadata (papermill timings, temp paths), so the
+same inputs and parameters give the same notebook bytes, as far as the notebook's own outputs allow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: ``NN_name.py``: two digits, an underscore, lower-case name.
+NOTEBOOK_PATTERN = re.compile(r"^\d{2}_[a-z0-9_]+\.py$")
+KERNEL_NAME = "python3"
+#: Per-user folders Jupyter, IPython and Matplotlib write to; set under a local folder when unset.
+HOME_ENV_VARS: dict[str, str] = {
+    "IPYTHONDIR": "ipython",
+    "JUPYTER_DATA_DIR": "jupyter",
+    "MPLCONFIGDIR": "matplotlib",
+}
+
+
+@dataclass(frozen=True)
+class NotebookOutput:
+    """One executed notebook: its source, the executed ``.ipynb`` and its HTML export."""
+
+    source: Path
+    ipynb: Path
+    html: Path
+
+
+def discover_notebooks(notebooks_dir: Path) -> list[Path]:
+    """``NN_name.py`` files in ``notebooks_dir``, sorted by name; error if there are none."""
+    if not notebooks_dir.is_dir():
+        raise FileNotFoundError(f"notebooks folder {notebooks_dir} does not exist")
+    found = sorted(p for p in notebooks_dir.iterdir() if NOTEBOOK_PATTERN.match(p.name))
+    if not found:
+        raise FileNotFoundError(f"no NN_name.py notebooks in {notebooks_dir}")
+    return found
+
+
+def home_env_defaults(cache_dir: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The :data:`HOME_ENV_VARS` missing from ``environ``, each pointed at a folder under ``cache_dir``."""
+    return {var: str(cache_dir / sub) for var, sub in HOME_ENV_VARS.items() if not environ.get(var)}
+
+
+def ensure_kernel(kernel_name: str = KERNEL_NAME) -> dict[str, Any]:
+    """Kernelspec metadata of ``kernel_name``; installs ipykernel's into ``sys.prefix`` if absent."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        subprocess.run(
+            [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", kernel_name],
+            check=True,
+            capture_output=True,
+        )
+        spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    return {"name": kernel_name, "display_name": spec.display_name, "language": spec.language}
+
+
+def convert_notebook(source: Path, kernelspec: Mapping[str, Any]) -> Any:
+    """Read a percent-format ``.py`` notebook with jupytext and set its kernel (as ``--set-kernel``)."""
+    import jupytext
+
+    nb = jupytext.read(source)
+    nb.metadata["kernelspec"] = dict(kernelspec)
+    nb.metadata.pop("jupytext", None)
+    if not any("parameters" in cell.metadata.get("tags", []) for cell in nb.cells):
+        raise ValueError(f"{source}: no cell tagged 'parameters' (# %% tags=[\"parameters\"])")
+    return nb
+
+
+def strip_run_metadata(nb: Any) -> Any:
+    """Drop papermill timings/paths and per-cell execution times so re-runs give the same bytes."""
+    papermill_meta = nb.metadata.get("papermill", {})
+    nb.metadata["papermill"] = {"parameters": papermill_meta.get("parameters", {})}
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    return nb
+
+
+def export_html(nb: Any) -> str:
+    """HTML of an executed notebook, without input/output prompts."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb)
+    return str(body)
+
+
+def run_notebook(
+    source: Path, out_dir: Path, parameters: Mapping[str, Any], kernelspec: Mapping[str, Any], cwd: Path
+) -> NotebookOutput:
+    """Convert, execute (papermill, progress bar) and export one notebook into ``out_dir``.
+
+    Raises papermill's ``PapermillExecutionError`` (naming the failing cell) if the notebook fails.
+    """
+    import nbformat
+    import papermill
+
+    nb = convert_notebook(source, kernelspec)
+    ipynb = out_dir / f"{source.stem}.ipynb"
+    with tempfile.TemporaryDirectory(prefix="churnflow-nb-") as tmp:
+        raw = Path(tmp) / ipynb.name
+        nbformat.write(nb, raw)
+        executed = papermill.execute_notebook(
+            raw,
+            Path(tmp) / f"executed-{ipynb.name}",
+            parameters=dict(parameters),
+            kernel_name=str(kernelspec["name"]),
+            progress_bar=True,
+            cwd=str(cwd),
+        )
+    executed = strip_run_metadata(executed)
+    nbformat.write(executed, ipynb)
+    html = out_dir / f"{source.stem}.html"
+    html.write_text(export_html(executed))
+    return NotebookOutput(source=source, ipynb=ipynb, html=html)
+
+
+# ------------------------------------------------------------------------ helpers used inside notebooks
+def missing_note(path: str | Path, producer: str) -> str:
+    """Markdown note shown in place of a section whose input ``path`` is absent."""
+    return f"> **Not available yet:** `{path}` is absent — run `{producer}` stage (`dvc repro {producer}`)."
+
+
+def read_json_or_none(path: str | Path) -> dict[str, Any] | None:
+    """Parsed JSON of ``path``, or ``None`` if the file is absent; a malformed file raises naming it."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+
+
+def flatten(payload: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict → ``{"a.b": value}`` (lists kept as values), for showing JSON reports as tables."""
+    flat: dict[str, Any] = {}
+    for key, value in payload.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def environ_with(defaults: Mapping[str, str]) -> None:
+    """Apply ``defaults`` to ``os.environ`` and create those folders (only keys not already set)."""
+    for var, value in defaults.items():
+        os.environ.setdefault(var, value)
+        Path(os.environ[var]).mkdir(parents=True, exist_ok=True)
