@@ -7,13 +7,14 @@ Reads ``artifacts/model/model_meta.json`` and ``artifacts/drift_reference.json``
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from churnflow.config import load_config
+from churnflow.models.tracking import resolve_tracking_uri
 from churnflow.serving.packaging import import_to_bentoml, resolve_alias
 from churnflow.serving.settings import build_metadata
 from churnflow.utils.io import write_json
@@ -22,13 +23,16 @@ app = typer.Typer(add_completion=False)
 console = Console(stderr=True)
 
 
-def _read_json(path: Path, what: str) -> dict:
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    """Parse a JSON file; a clear CLI error naming the option and the line when it is absent or broken."""
     if not path.is_file():
         raise typer.BadParameter(f"{what} {path} not found", param_hint=what)
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}", param_hint=what) from exc
+        raise typer.BadParameter(
+            f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}", param_hint=what
+        ) from exc
 
 
 @app.command()
@@ -44,14 +48,15 @@ def main(
     cfg = load_config(params)
     model_meta = _read_json(model_dir / "model_meta.json", "--model-dir")
     reference = _read_json(drift_reference, "--drift-reference")
-    client = mlflow.MlflowClient(tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking.uri)
+    uri = resolve_tracking_uri(cfg.tracking)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     with console.status("resolving the registered model alias"):
         ref = resolve_alias(client, cfg.tracking.registered_model)
     if ref.alias != "champion":
         console.print(
-            f"[bold red]WARNING: {cfg.tracking.registered_model!r} has NO @champion alias (no version passed the "
-            f"promotion gate). Packaging @{ref.alias} (version {ref.version}) instead — do not ship this as a "
-            "champion.[/bold red]"
+            f"[bold red]WARNING: {cfg.tracking.registered_model!r} has NO @champion alias "
+            "(no version passed the promotion gate). "
+            f"Packaging @{ref.alias} (version {ref.version}) instead: not a champion.[/bold red]"
         )
     metadata = build_metadata(
         model_meta,

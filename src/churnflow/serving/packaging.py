@@ -8,6 +8,7 @@ Invariant: packaging the same registered version twice yields the same tag and t
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -86,10 +87,8 @@ def import_to_bentoml(
     from bentoml.exceptions import NotFound
 
     tag = bento_tag(bento_model_name, ref.version)
-    try:
+    with contextlib.suppress(NotFound):
         bentoml.models.delete(tag)
-    except NotFound:
-        pass
     custom_objects = {DRIFT_REFERENCE_OBJECT: drift_reference} if drift_reference is not None else None
     model = bentoml.mlflow.import_model(
         tag,
@@ -106,3 +105,26 @@ def import_to_bentoml(
         model_uri=ref.uri,
         is_champion=ref.alias == "champion",
     )
+
+
+def load_packaged(tag: str) -> tuple[Any, Any]:
+    """``(pyfunc model, ServingSettings)`` of BentoML model ``tag`` (reads the store under ``$BENTOML_HOME``).
+
+    Raises LookupError with a hint when the tag is not in the store.
+    """
+    import os
+
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    from churnflow.serving.settings import ServingSettings
+
+    try:
+        stored = bentoml.models.get(tag)
+    except NotFound as exc:
+        home = os.environ.get("BENTOML_HOME", "~/bentoml")
+        raise LookupError(
+            f"BentoML model {tag!r} is not in the store at BENTOML_HOME={home}: run the package stage "
+            "(`dvc repro package`) first"
+        ) from exc
+    return bentoml.mlflow.load_model(stored), ServingSettings.from_metadata(dict(stored.info.metadata))

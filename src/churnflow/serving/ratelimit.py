@@ -41,7 +41,7 @@ class TokenBucketLimiter:
         self._lock = threading.Lock()
 
     def acquire(self, key: str) -> tuple[bool, float]:
-        """Take one token for ``key``: ``(True, 0.0)`` if granted, else ``(False, seconds until one is due)``."""
+        """One token for ``key``: ``(True, 0.0)`` if granted, else ``(False, seconds until one is due)``."""
         with self._lock:
             now = self._clock()
             bucket = self._buckets.get(key)

@@ -1,6 +1,7 @@
 """Risk bands: churn probability → ``low`` | ``medium`` | ``high``.
 
-Invariant: ``p < low`` → low, ``low <= p < high`` → medium, ``p >= high`` → high, with ``0 <= low <= high <= 1``.
+Invariant: ``p < low`` → low, ``low <= p < high`` → medium, ``p >= high`` → high,
+with ``0 <= low <= high <= 1``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ class RiskBands:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low <= self.high <= 1.0:
-            raise ValueError(f"risk bands need 0 <= risk_low <= risk_high <= 1, got low={self.low}, high={self.high}")
+            raise ValueError(
+                f"risk bands need 0 <= risk_low <= risk_high <= 1, got low={self.low}, high={self.high}"
+            )
 
     @classmethod
     def from_config(cls, cfg: ServeConfig) -> RiskBands:

@@ -55,7 +55,7 @@ def cutoff_to_ms(value: int | datetime | None) -> int | None:
         return value
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return int(round(value.timestamp() * 1000))
+    return round(value.timestamp() * 1000)
 
 
 def ms_to_iso(ms: int) -> str:

@@ -109,7 +109,9 @@ def score_user_records(
     users = events.get_column("user_id").unique().to_list()
     if len(users) != 1 or not users[0]:
         raise RequestError(
-            400, f"events must belong to exactly one non-empty userId, got {sorted(map(str, users))[:5]}", "userId"
+            400,
+            f"events must belong to exactly one non-empty userId, got {sorted(map(str, users))[:5]}",
+            "userId",
         )
     last_ts = events.get_column("ts").max()
     last_ms = int(last_ts.timestamp() * 1000) if isinstance(last_ts, datetime) else int(last_ts)  # type: ignore[arg-type]

@@ -73,7 +73,9 @@ class ChurnService:
         """Load the MLflow pyfunc and the drift reference from the BentoML store."""
         self.settings = SETTINGS
         self.model = bentoml.mlflow.load_model(self.bento_model)
-        self.drift_reference: dict[str, Any] | None = self.bento_model.custom_objects.get(DRIFT_REFERENCE_OBJECT)
+        self.drift_reference: dict[str, Any] | None = self.bento_model.custom_objects.get(
+            DRIFT_REFERENCE_OBJECT
+        )
         logger.info(
             "serving %s version %s (alias %s): %d features, threshold %.4f",
             self.settings.registered_model,

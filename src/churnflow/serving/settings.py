@@ -48,7 +48,8 @@ class ServingSettings:
         version = metadata.get("metadata_version")
         if version != METADATA_VERSION:
             raise MetadataError(
-                f"model metadata_version is {version!r}, this code reads {METADATA_VERSION}: re-run the package stage"
+                f"model metadata_version is {version!r}, this code reads {METADATA_VERSION}: "
+                "re-run the package stage"
             )
         try:
             features = OmegaConf.to_object(
@@ -69,7 +70,9 @@ class ServingSettings:
                 max_events_per_request=int(metadata["max_events_per_request"]),
             )
         except KeyError as exc:
-            raise MetadataError(f"model metadata lacks key {exc.args[0]!r}: re-run the package stage") from exc
+            raise MetadataError(
+                f"model metadata lacks key {exc.args[0]!r}: re-run the package stage"
+            ) from exc
         except (TypeError, ValueError) as exc:
             raise MetadataError(f"model metadata holds a bad value: {exc}") from exc
 
