@@ -7,11 +7,9 @@ from dataclasses import dataclass
 
 @dataclass
 class EvaluateConfig:
-    """Evaluation: threshold rule, business values and bootstrap settings."""
+    """Evaluation: business values, bootstrap, calibration, leakage and explanation settings."""
 
-    threshold_rule: str = "max_f1"  # max_f1 | target_precision | top_k
-    target_precision: float = 0.6
-    top_k_share: float = 0.25
+    top_k_share: float = 0.25  # business summary: net value / ROI when targeting this share
     value_per_retained_user: float = 120.0
     intervention_cost: float = 10.0
     intervention_success_rate: float = 0.3
@@ -19,3 +17,5 @@ class EvaluateConfig:
     calibration_bins: int = 10
     leakage_auc_threshold: float = 0.97
     shap_sample: int = 500
+    business_points: int = 100  # points of the net-value curve over the targeted share
+    oracle_min_ratio: float = 0.95  # goal: test AUC >= this x oracle AUC (simulated data)

@@ -25,6 +25,9 @@ class TuneConfig:
     timeout_s: int = 0  # 0 = no timeout
     n_validation_cutoffs: int = 1
     metric: str = "roc_auc"
+    validation_user_share: float = 0.5  # share of users (hash-chosen, seeded) held out for validation
+    report_every: int = 25  # boosting rounds between intermediate reports (pruning)
+    pruner_warmup_trials: int = 5  # trials completed before the pruner may prune
 
 
 @dataclass
@@ -35,6 +38,10 @@ class TrainConfig:
     class_weight: str = "balanced"  # balanced | none
     staging_auc: float = 0.85
     promote_auc: float = 0.90
+    purge_label_overlap: bool = True  # drop training rows whose label window reaches past the next split
+    threshold_rule: str = "max_f1"  # max_f1 | target_precision | top_k (chosen on validation predictions)
+    threshold_target_precision: float = 0.6
+    threshold_top_k_share: float = 0.25
 
 
 @dataclass
