@@ -279,6 +279,66 @@ def select_monitored_features(
     return ranked[:n_features]
 
 
+def last_event_cutoffs(events: pl.DataFrame) -> pl.DataFrame:
+    """One row per user: ``user_id`` and ``cutoff`` = the user's last event ``ts`` + 1 ms (same dtype as ts).
+
+    That cutoff lets the features see every event, as the online service does. Sorted by ``user_id``.
+    """
+    for column in ("user_id", "ts"):
+        if column not in events.columns:
+            raise DriftInputError(f"events: column {column!r} is missing")
+    return (
+        events.group_by("user_id")
+        .agg(cutoff=pl.col("ts").max() + pl.duration(milliseconds=1))
+        .sort("user_id")
+    )
+
+
+def latest_cutoffs(features: pl.DataFrame, n: int) -> list[datetime]:
+    """The ``n`` latest distinct values of ``features['cutoff']`` (the model's test cutoffs), ascending."""
+    if "cutoff" not in features.columns:
+        raise DriftInputError("features: column 'cutoff' is missing")
+    return sorted(features["cutoff"].unique().to_list())[-n:] if n > 0 else []
+
+
+def cutoffs_from_meta(meta: Mapping[str, Any], key: str = "test") -> list[datetime] | None:
+    """Cutoffs named in ``model_meta.json`` (``{key}_cutoffs`` or ``cutoffs.{key}``, ISO strings), if any."""
+    raw = meta.get(f"{key}_cutoffs")
+    if raw is None and isinstance(meta.get("cutoffs"), Mapping):
+        raw = meta["cutoffs"].get(key)
+    if not raw:
+        return None
+    try:
+        return [v if isinstance(v, datetime) else datetime.fromisoformat(str(v)) for v in raw]
+    except ValueError as err:
+        raise DriftInputError(f"model_meta.json: {key} cutoffs are not ISO timestamps ({err})") from err
+
+
+def importance_from_model(
+    meta: Mapping[str, Any], native: Any, feature_names: Sequence[str]
+) -> dict[str, float] | None:
+    """Feature importance by name: ``meta['feature_importance']`` if stored, else gain from a LightGBM or
+    XGBoost booster (``native``; positional names such as ``Column_3`` / ``f3`` map to
+    ``feature_names[3]``), else ``None`` (e.g. logistic regression without stored importance)."""
+    stored = meta.get("feature_importance")
+    if isinstance(stored, Mapping) and stored:
+        return {str(k): float(v) for k, v in stored.items()}
+    if hasattr(native, "feature_importance"):  # lightgbm.Booster: gains in model column order
+        gains = native.feature_importance(importance_type="gain")
+        if len(gains) != len(feature_names):
+            raise DriftInputError(f"model has {len(gains)} features, meta lists {len(feature_names)}")
+        return {str(n): float(g) for n, g in zip(feature_names, gains, strict=True)}
+    if hasattr(native, "get_score"):  # xgboost.Booster: only features used in a split appear
+        scores = native.get_score(importance_type="gain")
+        by_name: dict[str, float] = {}
+        for key, value in scores.items():
+            index = int(key[1:]) if key[:1] == "f" and key[1:].isdigit() else None
+            name = feature_names[index] if index is not None and index < len(feature_names) else key
+            by_name[name] = float(value)
+        return by_name
+    return None
+
+
 def select_reference_rows(
     features: pl.DataFrame, exclude_cutoffs: Sequence[datetime], cfg: MonitorConfig
 ) -> pl.DataFrame:
