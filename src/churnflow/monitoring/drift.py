@@ -158,6 +158,7 @@ def build_column_bins(series: pl.Series, cfg: MonitorConfig) -> dict[str, Any]:
         raise DriftInputError(f"column {series.name!r}: no rows to build a reference from")
     if _is_numeric(series.dtype):
         values, n_null = _numeric_values(series)
+        values = np.sort(values)  # row order must not change any float (mean included)
         if values.size:
             levels = np.arange(1, cfg.psi_bins) / cfg.psi_bins
             edges = np.unique(np.quantile(values, levels, method="inverted_cdf"))
