@@ -146,7 +146,7 @@ def make_cutoffs(events: pl.DataFrame, cfg: LabelsConfig) -> list[datetime]:
 
 
 def churn_events(events: pl.DataFrame, cfg: LabelsConfig) -> pl.DataFrame:
-    """Candidate churn events: ``user_id``, ``anchor_ts`` (the event it hangs on), ``churn_ts``, ``churn_kind``.
+    """Candidate churn events: ``user_id``, ``anchor_ts`` (event it hangs on), ``churn_ts``, ``churn_kind``.
 
     Cancellations and downgrades are their own events. An inactivity churn hangs on an activity whose
     next activity comes ``inactivity_days`` or more after the following midnight (or never, when the

@@ -148,7 +148,7 @@ class LoadInputError(ValueError):
 
 
 class TooManyBadLinesError(ValueError):
-    """The quarantined share exceeds ``DataConfig.max_bad_line_share``; the message names the first failures."""
+    """Quarantined share above ``DataConfig.max_bad_line_share``; the message names the first failures."""
 
     def __init__(self, message: str, quality: dict[str, Any]) -> None:
         super().__init__(message)
