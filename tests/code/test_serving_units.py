@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import numpy as np
@@ -55,7 +56,7 @@ def test_vectorised_levels_match_scalar_and_are_monotone(a: float, b: float, pro
     assert levels == [bands.level(p) for p in probs]
     order = {"low": 0, "medium": 1, "high": 2}
     ranked = sorted(zip(probs, levels, strict=True))
-    assert all(order[x[1]] <= order[y[1]] for x, y in zip(ranked, ranked[1:], strict=False))
+    assert all(order[x[1]] <= order[y[1]] for x, y in itertools.pairwise(ranked))
 
 
 # ------------------------------------------------------------------ token bucket
@@ -176,4 +177,5 @@ def test_request_schema_and_cutoff_forms() -> None:
     assert cutoff_to_ms(datetime(2018, 10, 1)) == 1538352000000, "naive means UTC"
     assert cutoff_to_ms(None) is None
     assert ms_to_iso(1538352000001) == "2018-10-01T00:00:00.001Z"
-    assert datetime.fromisoformat(ms_to_iso(1538352000001)) == datetime(2018, 10, 1, 0, 0, 0, 1000, tzinfo=UTC)
+    parsed = datetime.fromisoformat(ms_to_iso(1538352000001))
+    assert parsed == datetime(2018, 10, 1, 0, 0, 0, 1000, tzinfo=UTC)
