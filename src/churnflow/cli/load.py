@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -15,9 +16,14 @@ def command(
     inputs: list[Path] = typer.Argument(..., help="files or folders of JSON lines (.gz too) or Parquet"),
     out: Path = typer.Option(..., "--out", help="output folder"),
     params: Path | None = typer.Option(None, help="params.yaml to take the `data` settings from"),
+    max_bad_line_share: float | None = typer.Option(
+        None, help="fail above this share of quarantined lines (default: data.max_bad_line_share)"
+    ),
 ) -> None:
     """Write OUT/events.parquet, OUT/anonymous_events.parquet, OUT/quarantine.jsonl and OUT/quality.json."""
     cfg = load_config(params).data if params is not None else DataConfig()
+    if max_bad_line_share is not None:
+        cfg = replace(cfg, max_bad_line_share=max_bad_line_share)
     try:
         rows, report = load_events_to_files(
             inputs, cfg, out / "events.parquet", out / "anonymous_events.parquet"
