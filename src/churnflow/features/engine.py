@@ -1,0 +1,382 @@
+"""Point-in-time execution of :mod:`churnflow.features.definitions` over (user, cutoff) pairs.
+
+The algorithm (the "roll-ups computed once serve every cutoff" idea, exact for any cutoff instant):
+
+1. For every user, the boundaries ``T - o`` for each cutoff T and each window offset o (0, w, 2w days)
+   cut time into segments ``[previous boundary, boundary)``; each event falls in exactly one segment
+   (the first boundary strictly after its ts), events after a user's last boundary are dropped.
+2. One pass over the events aggregates every measure per segment (plus distinct-count "first
+   occurrence" streams and session pieces).
+3. Cumulative sums / maxima / minima over each user's segments give "everything with ts < b" at every
+   boundary b; a window ``[T - w, T)`` is the difference of two such values: exact integer arithmetic.
+4. The feature expressions run once over the (cutoff × window) frame.
+
+Invariant: a value at cutoff T only ever reads segments ending at or before T, i.e. events with ts < T.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Final
+
+import numpy as np
+import polars as pl
+
+from churnflow.config.features import FeaturesConfig
+from churnflow.features.definitions import (
+    DAY_MS,
+    PSEUDO_STREAMS,
+    TS_BITS,
+    evaluate_features,
+    feature_exprs,
+    location_code,
+    measure_aggs,
+    sum_measure_names,
+    user_agent_code,
+    window_offsets,
+)
+
+#: Event columns the definitions read.
+REQUIRED_EVENT_COLUMNS: Final[tuple[str, ...]] = (
+    "user_id",
+    "ts",
+    "session_id",
+    "page",
+    "level",
+    "status",
+    "length",
+    "artist",
+    "song",
+    "gender",
+    "location",
+    "user_agent",
+    "registration",
+)
+_TS_LIMIT: Final[int] = 1 << TS_BITS
+_I64_MIN: Final[int] = -(2**63)
+_I64_MAX: Final[int] = 2**63 - 1
+
+
+class FeatureInputError(ValueError):
+    """Events or cutoffs that the feature engine cannot use; the message names the field."""
+
+
+def _epoch_ms(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A datetime (any unit/zone) or integer epoch-ms column as int64 epoch milliseconds."""
+    if isinstance(dtype, pl.Datetime):
+        return pl.col(name).dt.epoch("ms")
+    if dtype.is_integer():
+        return pl.col(name).cast(pl.Int64)
+    raise FeatureInputError(f"events.{name}: expected a Datetime or integer epoch-ms column, got {dtype}")
+
+
+def _as_string(name: str, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.String:
+        return pl.col(name)
+    if isinstance(dtype, pl.Categorical | pl.Enum) or dtype == pl.Null:
+        return pl.col(name).cast(pl.String)
+    raise FeatureInputError(f"events.{name}: expected a string or categorical column, got {dtype}")
+
+
+def normalize_cutoffs(cutoffs: pl.DataFrame) -> pl.DataFrame:
+    """Validate (user_id, cutoff) rows; return them with cutoff as Datetime(ms, UTC) plus ``T`` (epoch ms)."""
+    for col in ("user_id", "cutoff"):
+        if col not in cutoffs.columns:
+            raise FeatureInputError(f"cutoffs: missing column '{col}' (have {cutoffs.columns})")
+    dtype = cutoffs.schema["cutoff"]
+    if not isinstance(dtype, pl.Datetime):
+        raise FeatureInputError(f"cutoffs.cutoff: expected a Datetime column, got {dtype}")
+    cut = pl.col("cutoff")
+    if dtype.time_zone is None:
+        cut = cut.dt.replace_time_zone("UTC")
+    out = cutoffs.select(
+        pl.col("user_id").cast(pl.String),
+        cut.dt.convert_time_zone("UTC").dt.cast_time_unit("ms").alias("cutoff"),
+    ).with_columns(T=pl.col("cutoff").dt.epoch("ms"))
+    bad = out.with_row_index("row").filter(pl.col("user_id").is_null() | pl.col("cutoff").is_null())
+    if bad.height:
+        raise FeatureInputError(f"cutoffs: null user_id or cutoff at row {bad['row'][0]}")
+    return out
+
+
+def _code_map(values: pl.Series, fn: Callable[[str], int]) -> tuple[list[str], list[int]]:
+    """Distinct non-null strings of ``values`` and ``fn`` of each (evaluated once per distinct value)."""
+    distinct = [v for v in values.to_list() if v is not None]
+    return distinct, [fn(v) for v in distinct]
+
+
+Frame = pl.DataFrame | pl.LazyFrame
+
+
+def prepare_events(events: Frame, users: pl.DataFrame | None) -> Frame:
+    """Select and normalise the columns the definitions need (eager in → eager out, lazy → lazy).
+
+    ``users`` (user_id, uid) keeps only those users and numbers them; ``None`` means one user, uid 0.
+    Output columns: uid, ts_ms, day, key (uid << 42 | ts), session_id, page, level, status, length,
+    artist, song, gender, ua_code, loc_code, registration_ms. Raises :class:`FeatureInputError`.
+    """
+    schema = events.collect_schema()
+    missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in schema]
+    if missing:
+        raise FeatureInputError(f"events: missing column(s) {missing}")
+    stats = events.select(
+        _as_string("user_agent", schema["user_agent"]).unique().sort().implode().alias("ua"),
+        _as_string("location", schema["location"]).unique().sort().implode().alias("loc"),
+        _epoch_ms("ts", schema["ts"]).min().alias("ts_min"),
+        _epoch_ms("ts", schema["ts"]).max().alias("ts_max"),
+        pl.col("ts").null_count().alias("ts_nulls"),
+    )
+    distinct = stats.collect() if isinstance(stats, pl.LazyFrame) else stats
+    if distinct["ts_nulls"][0]:
+        raise FeatureInputError(f"events.ts: {distinct['ts_nulls'][0]} null timestamp(s)")
+    lo, hi = distinct["ts_min"][0], distinct["ts_max"][0]
+    if lo is not None and (lo < 0 or hi >= _TS_LIMIT):
+        raise FeatureInputError(f"events.ts: epoch ms outside [0, 2**{TS_BITS}) (min {lo}, max {hi})")
+    ua_vals, ua_codes = _code_map(distinct["ua"][0], user_agent_code)
+    loc_vals, loc_codes = _code_map(distinct["loc"][0], location_code)
+    page = schema["page"]
+    out = events.select(
+        _as_string("user_id", schema["user_id"]).alias("user_id"),
+        _epoch_ms("ts", schema["ts"]).alias("ts_ms"),
+        pl.col("session_id").cast(pl.Int64),
+        pl.col("page")
+        if isinstance(page, pl.Categorical | pl.Enum)
+        else _as_string("page", page).alias("page"),
+        pl.col("level"),
+        pl.col("status").cast(pl.Int64),
+        pl.col("length").cast(pl.Float64),
+        _as_string("artist", schema["artist"]).alias("artist"),
+        _as_string("song", schema["song"]).alias("song"),
+        pl.col("gender"),
+        _as_string("user_agent", schema["user_agent"])
+        .replace_strict(ua_vals, ua_codes, default=0, return_dtype=pl.Int64)
+        .alias("ua_code"),
+        _as_string("location", schema["location"])
+        .replace_strict(loc_vals, loc_codes, default=0, return_dtype=pl.Int64)
+        .alias("loc_code"),
+        _epoch_ms("registration", schema["registration"]).alias("registration_ms"),
+    )
+    if users is None:
+        out = out.drop("user_id").with_columns(uid=pl.lit(0, pl.Int64))
+    else:
+        other = users.lazy() if isinstance(out, pl.LazyFrame) else users
+        out = out.join(other, on="user_id", how="inner").drop("user_id")  # type: ignore[arg-type]
+    return out.with_columns(day=pl.col("ts_ms") // DAY_MS, key=pl.col("uid") * _TS_LIMIT + pl.col("ts_ms"))
+
+
+def boundaries(cut: pl.DataFrame, cfg: FeaturesConfig) -> pl.DataFrame:
+    """Per-user segment boundaries ``T - o days``: (seg, uid, b), sorted by (uid, b), seg = row index."""
+    offsets = window_offsets(cfg)
+    return (
+        cut.select("uid", "T")
+        .unique()
+        .join(pl.DataFrame({"o": offsets}, schema={"o": pl.Int64}), how="cross")
+        .select("uid", b=pl.col("T") - pl.col("o") * DAY_MS)
+        .unique()
+        .sort("uid", "b")
+        .with_row_index("seg")
+        .with_columns(pl.col("seg").cast(pl.Int64))
+    )
+
+
+def _segment_assigner(bnd: pl.DataFrame) -> pl.Expr:
+    """Expression: segment index of each event key (first boundary > ts of the same user), else -1."""
+    keys = (bnd["uid"] * _TS_LIMIT + bnd["b"]).to_numpy()
+    if keys.size and not np.all(keys[1:] >= keys[:-1]):
+        raise AssertionError("boundary keys must be sorted")
+
+    def assign(s: pl.Series) -> pl.Series:
+        k = s.to_numpy()
+        if keys.size == 0:
+            return pl.Series(np.full(k.shape, -1, dtype=np.int64))
+        idx = np.searchsorted(keys, k, side="right")
+        capped = np.minimum(idx, keys.size - 1)
+        ok = (idx < keys.size) & ((keys[capped] >> TS_BITS) == (k >> TS_BITS))
+        return pl.Series(np.where(ok, idx, -1).astype(np.int64))
+
+    return pl.col("key").map_batches(assign, return_dtype=pl.Int64, is_elementwise=True)
+
+
+def segment_partials(base: Frame, bnd: pl.DataFrame) -> pl.DataFrame:
+    """Every measure aggregated per segment (rows = all boundaries; sums 0, extrema null when empty).
+
+    ``base``: prepared events with a valid ``seg`` column (eager or lazy; lazy plans are collected together).
+    """
+    sums, maxima, minima = measure_aggs()
+    plans: list[Frame] = [base.group_by("seg").agg(**sums, **maxima, **minima)]
+    for stream in PSEUDO_STREAMS:
+        src = base
+        if stream.only_songs:
+            src = base.filter(pl.col("page") == "NextSong", *[pl.col(k).is_not_null() for k in stream.keys])
+        plans.append(
+            src.group_by("uid", *stream.keys)
+            .agg(pl.col("seg").min())
+            .group_by("seg")
+            .agg(pl.len().cast(pl.Int64).alias(stream.measure))
+        )
+    sessions = base.group_by("uid", "session_id").agg(start=pl.col("ts_ms").min(), seg=pl.col("seg").min())
+    gap = pl.col("start") - pl.col("start").shift(1)
+    plans.append(
+        sessions.sort("uid", "start")
+        .with_columns(gap=pl.when(pl.col("uid") == pl.col("uid").shift(1)).then(gap).otherwise(None))
+        .group_by("seg")
+        .agg(
+            session_gap_ms=pl.col("gap").sum().cast(pl.Int64),
+            session_gaps=pl.col("gap").is_not_null().sum().cast(pl.Int64),
+        )
+    )
+    same = (pl.col("uid") == pl.col("uid").shift(1)) & (pl.col("session_id") == pl.col("session_id").shift(1))
+    plans.append(
+        base.group_by("uid", "session_id", "seg")
+        .agg(lo=pl.col("ts_ms").min(), hi=pl.col("ts_ms").max())
+        .sort("uid", "session_id", "seg")
+        .with_columns(
+            contrib=pl.when(same)
+            .then(pl.col("hi") - pl.col("hi").shift(1))
+            .otherwise(pl.col("hi") - pl.col("lo"))
+        )
+        .group_by("seg")
+        .agg(session_ms=pl.col("contrib").sum().cast(pl.Int64))
+    )
+    parts = pl.collect_all(plans) if isinstance(base, pl.LazyFrame) else plans  # type: ignore[arg-type]
+    out = bnd
+    for part in parts:
+        out = out.join(part, on="seg", how="left")  # type: ignore[arg-type]
+    return out.sort("seg").with_columns(pl.col(sum_measure_names()).fill_null(0))
+
+
+def cumulative(partials: pl.DataFrame) -> pl.DataFrame:
+    """Per-user running totals over segments: at boundary b, the value over all events with ts < b."""
+    _, maxima, minima = measure_aggs()
+    return partials.select(
+        "uid",
+        "b",
+        *[pl.col(m).cum_sum().over("uid") for m in sum_measure_names()],
+        *[
+            pl.col(m).fill_null(_I64_MIN).cum_max().over("uid").replace(_I64_MIN, None).alias(m)
+            for m in maxima
+        ],
+        *[
+            pl.col(m).fill_null(_I64_MAX).cum_min().over("uid").replace(_I64_MAX, None).alias(m)
+            for m in minima
+        ],
+    )
+
+
+def window_frame(cum: pl.DataFrame, cut: pl.DataFrame, cfg: FeaturesConfig) -> pl.DataFrame:
+    """(uid, T) rows with ``<m>__all``, ``<m>__<w>d``, ``<m>__p<w>d`` and the extrema at T."""
+    sums = sum_measure_names()
+    _, maxima, minima = measure_aggs()
+    frame = cut.select("uid", "T").unique()
+    for o in window_offsets(cfg):
+        cols = sums if o else [*sums, *maxima, *minima]
+        right = cum.select(
+            "uid", pl.col("b").alias("_b"), *[pl.col(m).alias(m if o == 0 else f"{m}@{o}") for m in cols]
+        )
+        frame = frame.with_columns(_b=pl.col("T") - o * DAY_MS).join(right, on=["uid", "_b"], how="left")
+        frame = frame.drop("_b")
+    exprs: list[pl.Expr] = [pl.col(m).alias(f"{m}__all") for m in sums]
+    for w in cfg.windows_days:
+        for m in sums:
+            exprs.append((pl.col(m) - pl.col(f"{m}@{w}")).alias(f"{m}__{w}d"))
+            exprs.append((pl.col(f"{m}@{w}") - pl.col(f"{m}@{2 * w}")).alias(f"{m}__p{w}d"))
+    return frame.select("uid", "T", *exprs, *maxima, *minima)
+
+
+def compute_feature_frame(events: Frame, cutoffs: pl.DataFrame, cfg: FeaturesConfig) -> pl.DataFrame:
+    """Features for the distinct (user_id, T) of normalised ``cutoffs``: user_id, T, features."""
+    cut = cutoffs.select("user_id", "T").unique()
+    users = (
+        cut.select("user_id")
+        .unique()
+        .sort("user_id")
+        .with_row_index("uid")
+        .with_columns(pl.col("uid").cast(pl.Int64))
+    )
+    cut = cut.join(users, on="user_id")
+    bad = cut.filter((pl.col("T") < 0) | (pl.col("T") >= _TS_LIMIT))
+    if bad.height:
+        raise FeatureInputError(f"cutoffs.cutoff: out of range for user {bad['user_id'][0]!r}")
+    prepared = prepare_events(events.lazy(), users)
+    bnd = boundaries(cut, cfg)
+    base = prepared.with_columns(seg=_segment_assigner(bnd)).filter(pl.col("seg") >= 0)
+    frame = window_frame(cumulative(segment_partials(base, bnd)), cut, cfg)
+    return frame.join(users, on="uid").select("user_id", "T", *feature_exprs(cfg))
+
+
+@lru_cache(maxsize=1)
+def _online_stream_columns() -> dict[str, pl.Expr]:
+    """Per-event distinct-count and session measures on one user's ts-sorted events.
+
+    Same quantities as the streams of :func:`segment_partials`: on a ts-sorted frame "first occurrence"
+    is ``is_first_distinct``; a session's time is the sum of the ts increments between its consecutive
+    events; gaps are start-to-start and counted at the later start. Summed per segment afterwards.
+    """
+    ts = pl.col("ts_ms")
+    song_ok = (pl.col("page") == "NextSong") & pl.col("artist").is_not_null()
+    start = pl.col("session_id").is_first_distinct()
+    prev_start = pl.when(start).then(ts).otherwise(None).forward_fill().shift(1)
+    gap = pl.when(start).then(ts - prev_start).otherwise(None)
+    song_pair_ok = song_ok & pl.col("song").is_not_null()
+    return {
+        "sessions": start.cast(pl.Int64),
+        "active_days": pl.col("day").is_first_distinct().cast(pl.Int64),
+        "new_artists": (song_ok & pl.when(song_ok).then(pl.col("artist")).is_first_distinct()).cast(pl.Int64),
+        "new_songs": (
+            song_pair_ok & pl.when(song_pair_ok).then(pl.struct("artist", "song")).is_first_distinct()
+        ).cast(pl.Int64),
+        "session_ms": (ts - ts.shift(1).over("session_id")).fill_null(0).cast(pl.Int64),
+        "session_gap_ms": gap.cast(pl.Int64),
+        "session_gaps": gap.is_not_null().cast(pl.Int64),
+    }
+
+
+def compute_feature_row(
+    events: pl.DataFrame, cutoff_ms: int, cfg: FeaturesConfig
+) -> list[int | float | None]:
+    """Features of one user's eager ``events`` at one cutoff (epoch ms), in registry order.
+
+    Same measures (level 1) and feature formulas (level 3) as :func:`compute_feature_frame`; level 2
+    runs on the single cutoff's segments without a query planner: one aggregation over the events, running
+    totals in numpy, formulas evaluated on the row (the request path).
+    """
+    if not 0 <= cutoff_ms < _TS_LIMIT:
+        raise FeatureInputError(f"cutoff: epoch ms {cutoff_ms} out of range")
+    offsets = window_offsets(cfg)
+    edges = [cutoff_ms - o * DAY_MS for o in reversed(offsets)]  # ascending, last = T
+    sums, maxima, minima = measure_aggs()
+    prepared = prepare_events(events, None)
+    assert isinstance(prepared, pl.DataFrame)
+    per_seg = (
+        prepared.filter(pl.col("ts_ms") < cutoff_ms)
+        .sort("ts_ms")
+        .with_columns(
+            seg=pl.lit(pl.Series(edges, dtype=pl.Int64)).search_sorted(pl.col("ts_ms"), side="right"),
+            **_online_stream_columns(),
+        )
+        .group_by("seg")
+        .agg(**sums, **{m: pl.col(m).sum() for m in _online_stream_columns()}, **maxima, **minima)
+    )
+    names = sum_measure_names()
+    k = len(edges)
+    totals = np.zeros((k, len(names)), dtype=np.int64)
+    segs = per_seg["seg"].to_numpy()
+    if per_seg.height:
+        totals[segs] = per_seg.select(names).to_numpy().astype(np.int64)
+    cum = np.cumsum(totals, axis=0)
+    at = {o: k - 1 - i for i, o in enumerate(offsets)}  # offset → row of boundary T - o
+    env: dict[str, int | float | None] = {"T": cutoff_ms}
+    for j, m in enumerate(names):
+        col = cum[:, j]
+        env[f"{m}__all"] = int(col[at[0]])
+        for w in cfg.windows_days:
+            env[f"{m}__{w}d"] = int(col[at[0]] - col[at[w]])
+            env[f"{m}__p{w}d"] = int(col[at[w]] - col[at[2 * w]])
+    for m in maxima:
+        vals = [v for v in per_seg[m].to_list() if v is not None]
+        env[m] = max(vals) if vals else None
+    for m in minima:
+        vals = [v for v in per_seg[m].to_list() if v is not None]
+        env[m] = min(vals) if vals else None
+    return evaluate_features(cfg, env)
