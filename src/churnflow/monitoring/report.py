@@ -10,22 +10,32 @@ import base64
 import html
 import io
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from churnflow.monitoring.drift import ColumnDrift, DriftReport, bin_labels
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 STATUS_COLOURS: dict[str, str] = {"ok": "#2e7d32", "warn": "#ef6c00", "alert": "#c62828"}
+
+
+def _new_figure(size: tuple[float, float]) -> Figure:
+    """A Matplotlib figure with its own Agg canvas (no pyplot, imported only when a plot is drawn)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def plot_psi(report: DriftReport, max_features: int = 30) -> Figure:
     """Horizontal bars of PSI per feature (largest first, at most ``max_features``) with threshold lines."""
     ordered = sorted(report.features, key=lambda f: (-f.psi, f.name))[:max_features]
-    fig = Figure(figsize=(8, 0.3 * len(ordered) + 1.5))
-    FigureCanvasAgg(fig)
+    fig = _new_figure((8, 0.3 * len(ordered) + 1.5))
     ax = fig.add_subplot()
     names = [f.name for f in ordered][::-1]
     values = [f.psi for f in ordered][::-1]
@@ -55,8 +65,7 @@ def plot_reference_bins(name: str, bins: Mapping[str, Any]) -> Figure:
 def _share_bars(
     name: str, labels: Sequence[str], reference: Sequence[float], current: Sequence[float] | None
 ) -> Figure:
-    fig = Figure(figsize=(8, 3.2))
-    FigureCanvasAgg(fig)
+    fig = _new_figure((8, 3.2))
     ax = fig.add_subplot()
     x = np.arange(len(labels))
     width = 0.4 if current is not None else 0.8
