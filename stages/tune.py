@@ -1,0 +1,67 @@
+"""DVC stage `tune`: Optuna study over the model's search space → ``artifacts/study.db`` + best params.
+
+The study database is deleted first (fresh, reproducible study); every trial is an MLflow run nested under
+one study run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import typer
+
+from churnflow.config import load_config, to_container
+from churnflow.models.tracking import configure_mlflow
+from churnflow.models.training import file_sha256, join_features_labels, make_split
+from churnflow.models.tuning import run_study
+from churnflow.utils.io import atomic_path, write_json
+
+
+def main(
+    features: Path = typer.Option(..., help="features table (Parquet)"),
+    labels: Path = typer.Option(..., help="labels table (Parquet)"),
+    study: Path = typer.Option(..., help="output: Optuna sqlite study (deleted and rebuilt)"),
+    best_params: Path = typer.Option(..., help="output: best parameters (JSON)"),
+    params: Path = typer.Option(Path("params.yaml"), help="composed configuration"),
+) -> None:
+    """Tune on out-of-time, user-grouped validation; the test cutoffs are never used."""
+    import mlflow
+
+    cfg = load_config(params)
+    data = join_features_labels(pl.read_parquet(features), pl.read_parquet(labels))
+    split = make_split(data, cfg)
+    study.unlink(missing_ok=True)
+    configure_mlflow(cfg.tracking)
+    with atomic_path(study) as tmp_db, mlflow.start_run(run_name=f"tune-{cfg.model.name}"):
+        mlflow.set_tags(
+            {
+                "stage": "tune",
+                "model": cfg.model.name,
+                "data.features_sha256": file_sha256(features),
+                "data.labels_sha256": file_sha256(labels),
+            }
+        )
+        mlflow.log_params(
+            {"model.name": cfg.model.name, **{f"tune.{k}": v for k, v in to_container(cfg)["tune"].items()}}
+        )
+        mlflow.log_dict({"feature_names": data.feature_names}, "feature_names.json")
+        result = run_study(data, split, cfg, storage=f"sqlite:///{tmp_db.resolve()}")
+        mlflow.log_metrics(
+            {
+                "best_validation_roc_auc": result.best_value,
+                "n_pruned": result.n_pruned,
+                "n_complete": result.n_complete,
+            }
+        )
+        mlflow.log_dict(result.to_dict(cfg.model.name, cfg.tune), "best_params.json")
+    write_json(best_params, result.to_dict(cfg.model.name, cfg.tune))
+    typer.echo(
+        f"tune {cfg.model.name}: best validation ROC-AUC {result.best_value:.4f} after {result.n_trials} "
+        f"trials ({result.n_pruned} pruned) on {int(split.train.sum())} train / "
+        f"{int(split.validation.sum())} validation rows"
+    )
+
+
+if __name__ == "__main__":
+    typer.run(main)
