@@ -16,6 +16,7 @@ and sorted in ``user_id`` ranges of at most ``cfg.sort_bucket_rows`` rows.
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import tempfile
 from collections import Counter
@@ -433,6 +434,51 @@ def _split_lines(block: bytes, first_line: int) -> pl.DataFrame:
     return lines.filter(pl.col("_text").str.strip_chars().str.len_bytes() > 0)
 
 
+def _irregular(block: bytes) -> bool:
+    """True when a block may hold CR, blank or whitespace-led lines (byte searches only, no regex)."""
+    return (
+        b"\r" in block
+        or b"\n\n" in block
+        or b"\n " in block
+        or b"\n\t" in block
+        or block[:1] in (b"", b" ", b"\t", b"\n")
+        or block[-1:] in (b" ", b"\t", b"\n")
+    )
+
+
+def _decode_block(block: bytes, first_line: int) -> pl.DataFrame:
+    """Decode one block of lines into raw-key columns plus ``_line``, ``_text``, ``_pre``, ``_null``.
+
+    Fastest path: a clean block (valid UTF-8, no CR, no blank line, no suspect value) goes to
+    ``pl.read_ndjson`` whole, with ``_text`` left null (the quarantine fills it from the block). Any
+    other block is split into lines and decoded by :func:`_decode_lines`.
+    """
+    try:
+        whole = pl.Series("_b", [block], dtype=pl.Binary).cast(pl.String)
+    except pl.exceptions.PolarsError:
+        whole = None
+    if whole is not None and not _irregular(block) and not whole.str.contains(_SUSPECT).item():
+        n_lines = block.count(b"\n") + 1
+        try:
+            raw = pl.read_ndjson(io.BytesIO(block), schema=RAW_DTYPES)
+        except pl.exceptions.PolarsError:
+            raw = None
+        if raw is not None and raw.height == n_lines:
+            return raw.with_columns(
+                (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("_line"),
+                pl.lit(None, dtype=pl.String).alias("_text"),
+                pl.lit(None, dtype=pl.String).alias("_pre"),
+                pl.lit(False).alias("_null"),
+            ).select(["_line", "_text", "_pre", "_null", *RAW_KEYS])
+    lines = _split_lines(block, first_line)
+    bad_utf8 = lines.filter(pl.col("_badutf8"))
+    decoded = _decode_lines(lines.filter(~pl.col("_badutf8")).drop("_badutf8"))
+    if bad_utf8.height:
+        marked = _decode_slow(bad_utf8.drop("_badutf8")).with_columns(pl.lit("invalid_utf8").alias("_pre"))
+        decoded = _align([decoded, marked])
+    return decoded
+
+
 def _is_utf8(raw: bytes) -> bool:
     try:
         raw.decode("utf-8")
@@ -443,11 +489,25 @@ def _is_utf8(raw: bytes) -> bool:
 
 # ------------------------------------------------------------------------------------------- pass 1
 def _validate_block(
-    decoded: pl.DataFrame, source: str, bounds: tuple[int, int], state: _Pass1, spill: Path, part_no: int
+    decoded: pl.DataFrame,
+    source: str,
+    bounds: tuple[int, int],
+    state: _Pass1,
+    spill: Path,
+    part_no: int,
+    block: bytes | None = None,
+    first_line: int = 1,
 ) -> None:
-    """Split a decoded block into valid events (spilled, users and anonymous apart) and quarantined lines."""
+    """Split a decoded block into valid events (spilled, users and anonymous apart) and quarantined lines.
+
+    Quarantined rows without their ``_text`` get it back from ``block`` (line ``_line - first_line``).
+    """
     checked = decoded.with_columns(pl.coalesce(pl.col("_pre"), _reason_expr(*bounds)).alias("_reason"))
     bad = checked.filter(pl.col("_reason").is_not_null())
+    if bad.height and block is not None and bad["_text"].null_count():
+        raw_lines = block.split(b"\n")
+        texts = [raw_lines[n - first_line].decode("utf-8", "replace").rstrip("\r") for n in bad["_line"]]
+        bad = bad.with_columns(pl.Series("_text", texts, dtype=pl.String))
     stats = state.files[source]
     stats.lines_read += checked.height
     if bad.height:
@@ -533,15 +593,8 @@ def _pass1(inputs: list[Path], cfg: DataConfig, spill: Path, progress: bool) -> 
                 bar.update(path.stat().st_size)
                 continue
             for block, first_line in _iter_blocks(path, cfg.block_bytes, bar):
-                lines = _split_lines(block, first_line)
-                bad_utf8 = lines.filter(pl.col("_badutf8"))
-                decoded = _decode_lines(lines.filter(~pl.col("_badutf8")).drop("_badutf8"))
-                if bad_utf8.height:
-                    marked = _decode_slow(bad_utf8.drop("_badutf8")).with_columns(
-                        pl.lit("invalid_utf8").alias("_pre")
-                    )
-                    decoded = _align([decoded, marked])
-                _validate_block(decoded, source, bounds, state, spill, part_no)
+                decoded = _decode_block(block, first_line)
+                _validate_block(decoded, source, bounds, state, spill, part_no, block, first_line)
                 part_no += 1
     return state
 
@@ -564,7 +617,17 @@ def _user_ranges(counts: list[pl.DataFrame], bucket_rows: int) -> list[tuple[str
 def _sorted_unique(frame: pl.DataFrame, files: dict[str, _FileStats]) -> pl.DataFrame:
     """Sort by ``SORT_KEYS`` and drop exact duplicates (keeping the first), counting them per file."""
     frame = frame.sort(list(SORT_KEYS))
-    first = frame.select(pl.struct(list(DEDUP_KEYS)).is_first_distinct()).to_series()
+    # exact duplicates share (user_id, ts, session_id, item_in_session), so after the sort they sit in
+    # runs of equal keys: only rows in such runs need the full-row comparison
+    keys = list(SORT_KEYS[:4])
+    same_prev = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys])
+    same_next = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(-1)) for k in keys])
+    in_run = frame.select((same_prev | same_next).fill_null(False)).to_series()
+    first = pl.Series("first", [True] * frame.height, dtype=pl.Boolean)
+    if in_run.any():
+        run_idx = in_run.arg_true()
+        run_first = frame.filter(in_run).select(pl.struct(list(DEDUP_KEYS)).is_first_distinct()).to_series()
+        first = first.scatter(run_idx, run_first)
     dups = frame.filter(~first)
     if dups.height:
         for source, n in dups.group_by("source_file").len().iter_rows():
