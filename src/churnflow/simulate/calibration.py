@@ -1,0 +1,155 @@
+"""Calibration: simulated marginals against the published Sparkify figures.
+
+``PUBLISHED_MINI`` holds the figures of ``mini_sparkify_event_data.json`` from
+``../shared/reference/sparkify_published_stats.md`` (except ``paid_event_share``, see its note). For the
+larger presets only the event count is published; the other targets are mini's per-user figures scaled by
+the preset's user count (stated as such in the table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import polars as pl
+
+from churnflow.data.schema import PAGES
+
+#: logged-in page counts of the mini file (auth Logged In, plus Cancelled for the confirmation)
+PUBLISHED_MINI_PAGES: Final[dict[str, int]] = {
+    "NextSong": 228_108,
+    "Thumbs Up": 12_551,
+    "Home": 10_082,
+    "Add to Playlist": 6_526,
+    "Add Friend": 4_277,
+    "Roll Advert": 3_933,
+    "Logout": 3_226,
+    "Thumbs Down": 2_546,
+    "Downgrade": 2_055,
+    "Settings": 1_514,
+    "Help": 1_454,
+    "Upgrade": 499,
+    "About": 495,
+    "Save Settings": 310,
+    "Error": 252,
+    "Submit Upgrade": 159,
+    "Submit Downgrade": 63,
+    "Cancel": 52,
+    "Cancellation Confirmation": 52,
+}
+
+PUBLISHED_MINI: Final[dict[str, float]] = {
+    "events": 286_500,
+    "users": 225,
+    "churners": 52,
+    "anonymous_events": 8_346,
+    "sessions": 2_354,
+    "events_per_user": 278_154 / 225,
+    "songs_per_user": 228_108 / 225,
+    "sessions_per_user": 2_354 / 225,
+    "advert_free_share": 3_687 / 3_933,
+    # not in the shared reference: level counts free 58,338 / paid 228,162 as printed by public analyses
+    "paid_event_share": 228_162 / 286_500,
+}
+
+#: published event counts of the larger exports (the other figures scale with users)
+PUBLISHED_EVENTS: Final[dict[str, float]] = {"mini": 286_500, "medium": 543_705, "full": 26_259_199}
+
+#: how far mini may be from each published figure
+TOLERANCE: Final[float] = 0.15
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    """One marginal: simulated value, target, ratio and whether it lies within the tolerance."""
+
+    name: str
+    simulated: float
+    target: float
+    ratio: float
+    within: bool
+    note: str = ""
+
+
+def marginals(events: pl.DataFrame) -> dict[str, float]:
+    """Marginals of a raw-key events frame (columns as in RAW_KEYS; as read from the JSON lines)."""
+    logged = events.filter(pl.col("userId") != "")
+    n_users = logged["userId"].n_unique()
+    pages = dict(logged.group_by("page").len().iter_rows())
+    ads = logged.filter(pl.col("page") == "Roll Advert")
+    out: dict[str, float] = {
+        "events": float(events.height),
+        "users": float(n_users),
+        "churners": float(pages.get("Cancellation Confirmation", 0)),
+        "anonymous_events": float(events.height - logged.height),
+        "sessions": float(events["sessionId"].n_unique()),
+        "events_per_user": logged.height / max(n_users, 1),
+        "songs_per_user": pages.get("NextSong", 0) / max(n_users, 1),
+        "sessions_per_user": logged.select(pl.struct("userId", "sessionId").n_unique()).item()
+        / max(n_users, 1),
+        "advert_free_share": float((ads["level"] == "free").mean() or 0.0),
+        "paid_event_share": float((events["level"] == "paid").mean() or 0.0),
+    }
+    for page in PAGES:
+        if page in PUBLISHED_MINI_PAGES:
+            out[f"page:{page}"] = float(pages.get(page, 0))
+    return out
+
+
+def targets_for(preset: str, n_users: int) -> tuple[dict[str, float], str]:
+    """Targets for a preset: mini's figures, or mini's scaled by users (events: published when known)."""
+    targets = dict(PUBLISHED_MINI)
+    targets.update({f"page:{k}": float(v) for k, v in PUBLISHED_MINI_PAGES.items()})
+    if preset == "mini":
+        return targets, "published (mini_sparkify_event_data.json)"
+    scale = n_users / PUBLISHED_MINI["users"]
+    for key in (
+        "events",
+        "users",
+        "churners",
+        "anonymous_events",
+        "sessions",
+        *[k for k in targets if k.startswith("page:")],
+    ):
+        targets[key] = targets[key] * scale
+    note = f"mini's figures × {scale:.2f} (users)"
+    if preset in PUBLISHED_EVENTS:
+        targets["events"] = PUBLISHED_EVENTS[preset]
+        note += f"; events: published {preset} count"
+    return targets, note
+
+
+def calibration_table(
+    events: pl.DataFrame, preset: str, n_users: int, tolerance: float = TOLERANCE
+) -> list[CalibrationRow]:
+    """Compare the marginals of ``events`` with the preset's targets; one row per marginal."""
+    sim = marginals(events)
+    targets, note = targets_for(preset, n_users)
+    rows = []
+    for name, target in targets.items():
+        value = sim[name]
+        ratio = value / target if target else float("nan")
+        rows.append(CalibrationRow(name, value, target, ratio, abs(ratio - 1.0) <= tolerance, note))
+    return rows
+
+
+def format_table(rows: list[CalibrationRow]) -> str:
+    """A Markdown table of calibration rows."""
+    lines = ["| marginal | simulated | target | ratio | within ±15% |", "|---|---:|---:|---:|:---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r.name} | {r.simulated:,.3f} | {r.target:,.3f} | {r.ratio:.3f} "
+            f"| {'yes' if r.within else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+def read_events(path: str) -> pl.DataFrame:
+    """Read simulated JSON lines (plain or gzip) into a raw-key frame (for calibration and tests)."""
+    import gzip
+    import io
+
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "rb") as fh:
+            return pl.read_ndjson(io.BytesIO(fh.read()), infer_schema_length=None)
+    return pl.read_ndjson(path, infer_schema_length=None)

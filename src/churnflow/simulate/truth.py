@@ -1,0 +1,120 @@
+"""Ground truth: the per-user sidecar and the oracle churn probability computed from it.
+
+Sidecar columns (one row per simulated user): ``user_id``, ``registration``, ``paid_at_start``,
+``engagement``, ``churn_kind`` ("cancel" | "silent" | null), ``churn_ts`` (cancel: the Cancellation
+Confirmation's ts; silent: the moment the user decided to stop, after their last event), ``first_event_ts``,
+``last_event_ts``, ``n_events``, ``hazard_start`` (start of day 0 of ``hazard``), ``hazard`` (daily churn
+probability, list over days) and ``satisfaction`` (the latent daily state, list over days).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final, Literal
+
+import numpy as np
+import polars as pl
+
+from churnflow.simulate.presets import DAY_MS
+
+TRUTH_DIR: Final[str] = "_truth"
+TRUTH_FILE: Final[str] = "ground_truth.parquet"
+TRUTH_COLUMNS: Final[tuple[str, ...]] = (
+    "user_id",
+    "registration",
+    "paid_at_start",
+    "engagement",
+    "churn_kind",
+    "churn_ts",
+    "first_event_ts",
+    "last_event_ts",
+    "n_events",
+    "hazard_start",
+    "hazard",
+    "satisfaction",
+)
+
+
+def truth_path(raw_dir: Path) -> Path:
+    """Where the sidecar lives inside a raw-data folder."""
+    return Path(raw_dir) / TRUTH_DIR / TRUTH_FILE
+
+
+def load_ground_truth(raw_dir: Path) -> pl.DataFrame | None:
+    """Read ``raw_dir/_truth/ground_truth.parquet``; None when absent (e.g. a real export).
+
+    Raises ValueError naming the file when it exists but lacks a sidecar column.
+    """
+    path = truth_path(raw_dir)
+    if not path.is_file():
+        return None
+    truth = pl.read_parquet(path)
+    missing = [c for c in TRUTH_COLUMNS if c not in truth.columns]
+    if missing:
+        raise ValueError(f"{path}: not a churnflow ground-truth file, missing columns {missing}")
+    return truth
+
+
+def oracle_probabilities(
+    truth: pl.DataFrame,
+    cutoffs: pl.DataFrame,
+    horizon_days: int,
+    hazard: Literal["realised", "at_cutoff"] = "realised",
+) -> np.ndarray:
+    """P(churn in (cutoff, cutoff + horizon_days]) for each row of ``cutoffs`` (``user_id``, ``cutoff``).
+
+    ``hazard="realised"`` (default) uses the simulator's realised daily hazard path over the horizon —
+    latent information no model sees, so this is the ceiling (it is at least as informative as the
+    Bayes-optimal forecast made at the cutoff). ``hazard="at_cutoff"`` freezes the hazard of the cutoff's
+    day for the whole horizon (a forecast from the latent state known at the cutoff).
+    Conditioning: given the user is still a customer at the cutoff; churn inside the cutoff's day and the
+    horizon's last day is counted for the covered fraction of those days (uniform time within a day).
+    Rows whose user already churned at or before the cutoff get 1.0 when the churn was silent (the user is
+    gone and an inactivity label will fire) and 0.0 when it was a cancellation (no later churn exists).
+    Output is aligned with ``cutoffs`` rows; raises ValueError for unknown users or a horizon past the
+    stored hazard.
+    """
+    if horizon_days < 1:
+        raise ValueError(f"horizon_days must be >= 1, got {horizon_days}")
+    for col in ("user_id", "cutoff"):
+        if col not in cutoffs.columns:
+            raise ValueError(f"cutoffs frame lacks column {col!r}")
+    if cutoffs.height == 0:
+        return np.zeros(0)
+    index = {u: i for i, u in enumerate(truth["user_id"].to_list())}
+    users = cutoffs["user_id"].cast(pl.String).to_list()
+    unknown = sorted({u for u in users if u not in index})
+    if unknown:
+        raise ValueError(f"users not in the ground truth: {unknown[:5]} ({len(unknown)} in all)")
+    rows = np.fromiter((index[u] for u in users), dtype=np.int64, count=len(users))
+    h = np.vstack([np.asarray(x, dtype=np.float64) for x in truth["hazard"].to_list()])
+    n_days = h.shape[1]
+    start = truth["hazard_start"].cast(pl.Datetime("ms", "UTC")).dt.epoch("ms").to_numpy()[rows]
+    cut_ms = cutoffs["cutoff"].cast(pl.Datetime("ms", "UTC")).dt.epoch("ms").to_numpy()
+    c_days = (cut_ms - start) / DAY_MS
+    d0 = np.floor(c_days).astype(np.int64)
+    f = c_days - d0
+    if (d0 + horizon_days).max() >= n_days:
+        raise ValueError(
+            f"horizon reaches day {(d0 + horizon_days).max()} but the ground truth stores {n_days} days"
+        )
+    hd = np.where(d0 >= 0, h[rows, np.clip(d0, 0, None)], 0.0)
+    if hazard == "at_cutoff":
+        first = hd * (1 - f) / np.maximum(1 - hd * f, 1e-12)
+        surv = (1 - first) * (1 - hd) ** (horizon_days - 1) * (1 - hd * f)
+    elif hazard == "realised":
+        log_s = np.concatenate([np.zeros((h.shape[0], 1)), np.cumsum(np.log1p(-h), axis=1)], axis=1)
+        lo = np.clip(d0 + 1, 0, None)
+        hi = np.clip(d0 + horizon_days, 0, None)  # full days d0+1 .. d0+H-1
+        middle = np.exp(log_s[rows, hi] - log_s[rows, lo])
+        h_last = h[rows, d0 + horizon_days]
+        first = hd * (1 - f) / np.maximum(1 - hd * f, 1e-12)
+        surv = (1 - first) * middle * (1 - h_last * f)
+    else:
+        raise ValueError(f"hazard must be 'realised' or 'at_cutoff', got {hazard!r}")
+    prob = 1.0 - surv
+    churn_ms = truth["churn_ts"].cast(pl.Datetime("ms", "UTC")).dt.epoch("ms").to_numpy()[rows]
+    kind = np.asarray(truth["churn_kind"].to_list(), dtype=object)[rows]
+    gone = ~np.isnan(churn_ms.astype(np.float64)) & (churn_ms <= cut_ms)
+    prob = np.where(gone & (kind == "silent"), 1.0, np.where(gone, 0.0, prob))
+    return prob
