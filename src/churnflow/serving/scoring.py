@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from churnflow.data.load import EventValidationError, normalize_records
+from churnflow.features import compute_features, compute_features_online
 from churnflow.serving.settings import ServingSettings
 
 PROBABILITY_COLUMN = "churn_probability"
@@ -91,9 +93,6 @@ def score_user_records(
 
     Raises :class:`RequestError` (400/413) naming the field for bad input.
     """
-    from churnflow.data.load import EventValidationError, normalize_records
-    from churnflow.features import compute_features_online
-
     if len(records) > settings.max_events_per_request:
         raise RequestError(
             413,
@@ -113,8 +112,9 @@ def score_user_records(
             f"events must belong to exactly one non-empty userId, got {sorted(map(str, users))[:5]}",
             "userId",
         )
-    last_ts = events.get_column("ts").max()
-    last_ms = int(last_ts.timestamp() * 1000) if isinstance(last_ts, datetime) else int(last_ts)  # type: ignore[arg-type]
+    last_ms = events.get_column("ts").dt.epoch("ms").max()
+    if not isinstance(last_ms, int):
+        raise RequestError(400, "events hold no valid ts", field="ts")
     cutoff = last_ms + 1 if cutoff_ms is None else int(cutoff_ms)
     values = compute_features_online(events, ms_to_datetime(cutoff), settings.features)
     frame = pd.DataFrame([values])
@@ -135,8 +135,6 @@ def score_events_frame(events: pl.DataFrame, model: PyfuncLike, settings: Servin
 
     Returns ``user_id, cutoff, churn_probability, churn_prediction, risk_level`` sorted by ``user_id``.
     """
-    from churnflow.features import compute_features
-
     if events.height == 0:
         raise ValueError("no events to score")
     cutoffs = (

@@ -88,7 +88,9 @@ class ChurnService:
             logger.warning("the served model is the %r, NOT a promoted champion", self.settings.model_alias)
 
     @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=PredictResponse)
-    def predict(self, events: list[dict[str, Any]], cutoff: int | datetime | None = None) -> Any:
+    def predict(
+        self, events: list[dict[str, Any]], cutoff: int | datetime | None = None
+    ) -> PredictResponse | JSONResponse:
         """Score one user's events → :class:`PredictResponse` (or a 4xx JSON naming the bad field)."""
         try:
             score = score_user_records(events, cutoff_to_ms(cutoff), self.model, self.settings)
