@@ -24,8 +24,16 @@ CFG = FeaturesConfig()
 T = datetime(2018, 10, 15, tzinfo=UTC)
 
 
-def _event(ts: datetime, session: int, page: str, level: str = "free", artist: str | None = None,
-           song: str | None = None, length: float | None = None, user: str = "a") -> dict[str, object]:
+def _event(
+    ts: datetime,
+    session: int,
+    page: str,
+    level: str = "free",
+    artist: str | None = None,
+    song: str | None = None,
+    length: float | None = None,
+    user: str = "a",
+) -> dict[str, object]:
     from churnflow.data.schema import PAGES
 
     return {
@@ -44,7 +52,9 @@ def hand_events() -> pl.DataFrame:
         _event(d(2018, 10, 1, 10, 0, tzinfo=UTC), 1, "NextSong", artist="A", song="s1", length=200.0),
         _event(d(2018, 10, 1, 10, 5, tzinfo=UTC), 1, "Thumbs Up"),
         _event(d(2018, 10, 1, 10, 10, tzinfo=UTC), 1, "NextSong", artist="A", song="s1", length=200.0),
-        _event(d(2018, 10, 10, 20, 0, tzinfo=UTC), 2, "NextSong", "paid", artist="B", song="s2", length=100.0),
+        _event(
+            d(2018, 10, 10, 20, 0, tzinfo=UTC), 2, "NextSong", "paid", artist="B", song="s2", length=100.0
+        ),
         _event(d(2018, 10, 10, 20, 30, tzinfo=UTC), 2, "Error", "paid"),
         _event(T, 3, "NextSong", "free", artist="C", song="s3", length=300.0),
         _event(T + timedelta(days=1), 3, "Thumbs Down", "free"),
@@ -82,7 +92,9 @@ def test_catalog_lists_every_feature_by_family() -> None:
 
 
 def test_hand_computed_values_use_only_events_before_the_cutoff() -> None:
-    cut = pl.DataFrame({"user_id": ["a"], "cutoff": [T]}, schema={"user_id": pl.String, "cutoff": pl.Datetime("ms", "UTC")})
+    cut = pl.DataFrame(
+        {"user_id": ["a"], "cutoff": [T]}, schema={"user_id": pl.String, "cutoff": pl.Datetime("ms", "UTC")}
+    )
     row = compute_features(hand_events(), cut, CFG).row(0, named=True)
     expected = {
         "activity__events_all": 5, "activity__songs_all": 3, "activity__sessions_all": 2,

@@ -18,7 +18,12 @@ USER_AGENTS = (
     '"Mozilla/5.0 (iPhone; CPU iPhone OS 7_1_2 like Mac OS X) AppleWebKit/537.51.2 (KHTML, like Gecko) Version/7.0 Mobile/11D257 Safari/9537.53"',
     "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; WOW64; Trident/6.0)",
 )
-LOCATIONS = ("Boston-Cambridge-Newton, MA-NH", "Los Angeles-Long Beach-Anaheim, CA", "Houston, TX", "Chicago, IL-IN")
+LOCATIONS = (
+    "Boston-Cambridge-Newton, MA-NH",
+    "Los Angeles-Long Beach-Anaheim, CA",
+    "Houston, TX",
+    "Chicago, IL-IN",
+)
 PAGE_NAMES = tuple(PAGES)
 #: Sparkify-like page mix: mostly songs.
 PAGE_WEIGHTS = np.array([80.0 if p == "NextSong" else 1.0 for p in PAGE_NAMES])
@@ -120,4 +125,7 @@ def test_make_events_has_the_events_contract() -> None:
     assert tuple(ev.columns) == EVENT_COLUMNS
     assert ev.height == 150
     assert ev.filter(pl.col("page") == "NextSong")["artist"].null_count() == 0
-    assert ev.filter(pl.col("page") != "NextSong")["artist"].null_count() == ev.filter(pl.col("page") != "NextSong").height
+    assert (
+        ev.filter(pl.col("page") != "NextSong")["artist"].null_count()
+        == ev.filter(pl.col("page") != "NextSong").height
+    )
