@@ -1,4 +1,4 @@
-"""Leakage-proof properties (hypothesis): events at or after T never change features at T; order never matters."""
+"""Leakage properties (hypothesis): events at or after T never change features at T; order never matters."""
 
 from __future__ import annotations
 

@@ -12,10 +12,13 @@ from churnflow.data.schema import EVENT_COLUMNS, PAGES
 START = datetime(2018, 10, 1, tzinfo=UTC)
 DAY_MS = 86_400_000
 USER_AGENTS = (
-    '"Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 Safari/537.36"',
-    '"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.77.4 (KHTML, like Gecko) Version/7.0.5 Safari/537.77.4"',
+    '"Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) '
+    'Chrome/36.0.1985.143 Safari/537.36"',
+    '"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.77.4 (KHTML, like Gecko) '
+    'Version/7.0.5 Safari/537.77.4"',
     "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:31.0) Gecko/20100101 Firefox/31.0",
-    '"Mozilla/5.0 (iPhone; CPU iPhone OS 7_1_2 like Mac OS X) AppleWebKit/537.51.2 (KHTML, like Gecko) Version/7.0 Mobile/11D257 Safari/9537.53"',
+    '"Mozilla/5.0 (iPhone; CPU iPhone OS 7_1_2 like Mac OS X) AppleWebKit/537.51.2 (KHTML, like Gecko) '
+    'Version/7.0 Mobile/11D257 Safari/9537.53"',
     "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; WOW64; Trident/6.0)",
 )
 LOCATIONS = (
@@ -53,7 +56,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 
 
 def make_events(n_users: int = 5, events_per_user: int = 300, days: int = 60, seed: int = 0) -> pl.DataFrame:
-    """Events frame with ``EVENT_COLUMNS`` and the loader's types (strings for categoricals), sorted by user, ts.
+    """Events with ``EVENT_COLUMNS`` and the loader's types (strings for categoricals), sorted by user, ts.
 
     Users have sessions of consecutive events (gaps of seconds to minutes), sessions spread over ``days``.
     """
