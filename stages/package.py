@@ -14,9 +14,10 @@ import typer
 from rich.console import Console
 
 from churnflow.config import load_config
+from churnflow.features import feature_names
 from churnflow.models.tracking import resolve_tracking_uri
 from churnflow.serving.packaging import import_to_bentoml, resolve_alias
-from churnflow.serving.settings import build_metadata
+from churnflow.serving.settings import build_metadata, check_feature_coverage
 from churnflow.utils.io import write_json
 
 app = typer.Typer(add_completion=False)
@@ -48,6 +49,7 @@ def main(
     cfg = load_config(params)
     model_meta = _read_json(model_dir / "model_meta.json", "--model-dir")
     reference = _read_json(drift_reference, "--drift-reference")
+    check_feature_coverage(list(model_meta.get("feature_names", [])), feature_names(cfg.features))
     uri = resolve_tracking_uri(cfg.tracking)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     with console.status("resolving the registered model alias"):

@@ -13,8 +13,15 @@ import pytest
 from omegaconf import OmegaConf
 
 from churnflow.config import Config, to_container
+from churnflow.features import feature_names
 from churnflow.serving.packaging import load_packaged
-from churnflow.serving.settings import DRIFT_REFERENCE_OBJECT, MetadataError, ServingSettings, build_metadata
+from churnflow.serving.settings import (
+    DRIFT_REFERENCE_OBJECT,
+    MetadataError,
+    ServingSettings,
+    build_metadata,
+    check_feature_coverage,
+)
 from churnflow.serving.testing import register_and_package, train_tiny_model
 
 FEATURES = ["engagement__songs_7d", "engagement__thumbs_down_28d", "account__tenure_days"]
@@ -61,7 +68,7 @@ def test_champion_is_packaged_with_metadata_and_drift_reference(tmp_path: Path) 
 @pytest.mark.slow
 def test_package_stage_falls_back_to_challenger_loudly(tmp_path: Path, repo_root: Path) -> None:
     cfg = _cfg("pkg_chall", promote_auc=0.99)
-    train_tiny_model(FEATURES, tmp_path / "model")
+    train_tiny_model(feature_names(cfg.features), tmp_path / "model")  # the stage checks feature coverage
     register_and_package(cfg, tmp_path / "model", test_roc_auc=0.8)  # registers v1 as challenger only
     params = tmp_path / "params.yaml"
     OmegaConf.save(to_container(cfg), params)
@@ -115,3 +122,9 @@ def test_metadata_round_trip_and_errors() -> None:
         ServingSettings.from_metadata(broken)
     with pytest.raises(MetadataError, match="metadata_version"):
         ServingSettings.from_metadata({**built, "metadata_version": 99})
+
+
+def test_feature_coverage_check() -> None:
+    check_feature_coverage(["a", "b"], ["b", "a", "c"])
+    with pytest.raises(MetadataError, match=r"1 feature\(s\).*'z'"):
+        check_feature_coverage(["a", "z"], ["a", "b"])

@@ -108,3 +108,13 @@ def build_metadata(
         "rate_limit_per_minute": int(serve.rate_limit_per_minute),
         "max_events_per_request": int(serve.max_events_per_request),
     }
+
+
+def check_feature_coverage(model_features: list[str], computed_features: list[str]) -> None:
+    """Fail (MetadataError naming them) when the model needs features the feature config does not compute."""
+    missing = [name for name in model_features if name not in set(computed_features)]
+    if missing:
+        raise MetadataError(
+            f"the model needs {len(missing)} feature(s) the current features config does not compute, "
+            f"e.g. {missing[:5]}: was it trained with other feature windows?"
+        )
