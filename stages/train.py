@@ -16,6 +16,7 @@ from churnflow.models.training import (
     file_sha256,
     join_features_labels,
     make_split,
+    split_warnings,
     train_final,
 )
 from churnflow.utils.io import atomic_dir, write_json
@@ -39,6 +40,8 @@ def main(
         )
     data = join_features_labels(pl.read_parquet(features), pl.read_parquet(labels))
     split = make_split(data, cfg, n_validation_cutoffs=int(best["n_validation_cutoffs"]))
+    for warning in split_warnings(split):
+        typer.echo(f"WARNING: {warning}", err=True)
     result = train_final(data, cfg, best["params"], split)
     hashes = {
         "features_sha256": file_sha256(features),

@@ -38,7 +38,7 @@ class TrainConfig:
     class_weight: str = "balanced"  # balanced | none
     staging_auc: float = 0.85
     promote_auc: float = 0.90
-    purge_label_overlap: bool = True  # drop training rows whose label window reaches past the next split
+    purge_label_overlap: bool = False  # true: drop training rows whose label window reaches the next split
     threshold_rule: str = "max_f1"  # max_f1 | target_precision | top_k (chosen on validation predictions)
     threshold_target_precision: float = 0.6
     threshold_top_k_share: float = 0.25

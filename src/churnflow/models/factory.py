@@ -155,7 +155,11 @@ def _fit_logreg(
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    medians = np.nanmedian(np.where(np.isfinite(x), x, np.nan), axis=0) if len(x) else np.zeros(x.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: median 0 below
+        medians = (
+            np.nanmedian(np.where(np.isfinite(x), x, np.nan), axis=0) if len(x) else np.zeros(x.shape[1])
+        )
     medians = np.where(np.isnan(medians), 0.0, medians)
     filled = np.where(np.isnan(x), medians, x)
     mean = filled.mean(axis=0)

@@ -3,10 +3,13 @@
 * **test** = rows at the latest ``n_test_cutoffs`` cutoffs — never seen by tuning;
 * **validation** (tuning only) = rows at the latest ``n_validation_cutoffs`` of the remaining cutoffs,
   for a seeded, hash-chosen share of users; **train** = rows at earlier cutoffs of the *other* users. So
-  validation is out-of-time and a user's rows never sit on both sides of train/validation;
-* **purge** (default on): a training row whose label window ``[cutoff, cutoff + horizon_days]`` reaches
-  past the first cutoff of the next split is dropped — its label would be known only after that split's
-  cutoff, which a model trained at that time could not have seen.
+  validation is out-of-time and a user's rows never sit on both sides of train/validation. When no earlier
+  cutoff remains (e.g. the 63-day ``mini`` preset yields two labelled cutoffs), validation falls back to
+  the held-out users at the same cutoffs (user-grouped, not out-of-time; ``validation_out_of_time=False``);
+* **purge** (``train.purge_label_overlap``; off by default: short exports would lose every row): a
+  training row whose label window ``[cutoff, cutoff + horizon_days]`` reaches past the first cutoff of
+  the next split is dropped — its label would be known only after that split's cutoff, which a model
+  trained at that time could not have seen. With purge off, ``label_overlap_rows`` counts such rows.
 
 All functions return boolean masks / row indices aligned with the input rows, so they apply to the
 joined (features + labels) frame just as well.
@@ -35,6 +38,10 @@ class TimeSplit:
     validation_cutoffs: list
     train_cutoffs: list
     development_cutoffs: list
+    validation_out_of_time: bool = (
+        True  # False: too few cutoffs, validation is user-grouped at the same cutoffs
+    )
+    label_overlap_rows: int = 0  # development rows whose label window reaches past the first test cutoff
 
 
 def _check_labels(labels: pl.DataFrame) -> None:
@@ -62,7 +69,7 @@ def split_by_time(
     *,
     validation_user_share: float = 0.5,
     seed: int = 42,
-    purge: bool = True,
+    purge: bool = False,
 ) -> TimeSplit:
     """Split ``labels`` rows by cutoff time, grouping users between train and validation.
 
@@ -74,38 +81,43 @@ def split_by_time(
     if not 0.0 < validation_user_share < 1.0:
         raise ValueError(f"validation_user_share must be in (0, 1), got {validation_user_share}")
     cutoffs = sorted(labels.get_column("cutoff").unique().to_list())
-    need = n_test_cutoffs + n_validation_cutoffs + 1
-    if len(cutoffs) < need:
+    if len(cutoffs) < n_test_cutoffs + 1:
         raise ValueError(
-            f"labels have {len(cutoffs)} distinct cutoff(s); need at least {need} "
-            f"({n_test_cutoffs} test + {n_validation_cutoffs} validation + 1 train)"
+            f"labels have {len(cutoffs)} distinct cutoff(s); need at least {n_test_cutoffs + 1} "
+            f"({n_test_cutoffs} test + 1 to train on)"
         )
     test_cutoffs = cutoffs[-n_test_cutoffs:]
     cutoff_col = labels.get_column("cutoff")
     test = cutoff_col.is_in(test_cutoffs).to_numpy()
-    development = ~test
-    if purge:
-        development &= _purge(labels, test_cutoffs[0])
+    before_test = ~test
+    reaches_test = before_test & ~_purge(labels, test_cutoffs[0])
+    development = before_test & ~reaches_test if purge else before_test
     dev_cutoffs = sorted(labels.filter(pl.Series(development)).get_column("cutoff").unique().to_list())
-    if len(dev_cutoffs) < n_validation_cutoffs + 1:
+    if not dev_cutoffs:
         raise ValueError(
-            f"only {len(dev_cutoffs)} cutoff(s) remain before the test cutoffs (purge={purge}); need "
-            f"{n_validation_cutoffs} validation + 1 train: use fewer test/validation cutoffs or more data"
+            f"no training rows remain: all {int(before_test.sum())} rows before the test cutoff(s) have "
+            "label windows reaching into the test period and purge is on (train.purge_label_overlap); "
+            "use more data, fewer test cutoffs, or turn purging off"
         )
-    validation_cutoffs = dev_cutoffs[-n_validation_cutoffs:]
+    out_of_time = len(dev_cutoffs) > n_validation_cutoffs
+    validation_cutoffs = dev_cutoffs[-n_validation_cutoffs:] if out_of_time else list(dev_cutoffs)
     in_validation_time = cutoff_col.is_in(validation_cutoffs).to_numpy() & development
-    before_validation = development & ~cutoff_col.is_in(validation_cutoffs).to_numpy()
-    if purge:
-        before_validation &= _purge(labels, validation_cutoffs[0])
     validation_user = _user_bucket(labels.get_column("user_id"), seed) < validation_user_share
     validation = in_validation_time & validation_user
-    train = before_validation & ~validation_user
+    if out_of_time:
+        candidates = development & ~in_validation_time
+        if purge:
+            candidates &= _purge(labels, validation_cutoffs[0])
+    else:
+        candidates = development
+    train = candidates & ~validation_user
     train_cutoffs = sorted(labels.filter(pl.Series(train)).get_column("cutoff").unique().to_list())
-    for name, mask in (("train", train), ("validation", validation), ("development", development)):
+    for name, mask in (("train", train), ("validation", validation)):
         if not mask.any():
             raise ValueError(
                 f"the {name} split is empty (cutoffs: {len(cutoffs)}, test {n_test_cutoffs}, validation "
-                f"{n_validation_cutoffs}, purge={purge}); use fewer test/validation cutoffs or more data"
+                f"{n_validation_cutoffs}, purge={purge}, validation_user_share={validation_user_share}); "
+                "use fewer test/validation cutoffs or more data"
             )
     return TimeSplit(
         train=train,
@@ -116,6 +128,8 @@ def split_by_time(
         validation_cutoffs=list(validation_cutoffs),
         train_cutoffs=train_cutoffs,
         development_cutoffs=dev_cutoffs,
+        validation_out_of_time=out_of_time,
+        label_overlap_rows=int((development & reaches_test).sum()),
     )
 
 

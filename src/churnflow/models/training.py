@@ -123,6 +123,22 @@ def make_split(data: Dataset, cfg: Config, n_validation_cutoffs: int | None = No
     )
 
 
+def split_warnings(split: TimeSplit) -> list[str]:
+    """Plain-words caveats about a split (printed by the stages, stored in model_meta.json)."""
+    out = []
+    if not split.validation_out_of_time:
+        out.append(
+            f"only {len(split.development_cutoffs)} cutoff(s) before the test cutoff(s): validation is "
+            "user-grouped at the same cutoff(s), NOT out-of-time"
+        )
+    if split.label_overlap_rows:
+        out.append(
+            f"{split.label_overlap_rows} training row(s) have label windows reaching past the first test "
+            "cutoff (purge off: train.purge_label_overlap=false)"
+        )
+    return out
+
+
 def train_final(data: Dataset, cfg: Config, tuned_params: dict[str, Any], split: TimeSplit) -> TrainResult:
     """Fit with fixed + tuned params; choose the threshold on validation; refit on development; score test."""
     from sklearn.metrics import roc_auc_score
@@ -185,10 +201,13 @@ def describe_model(result: TrainResult, cfg: Config, data_hashes: dict[str, str]
         "validation_cutoffs": iso(split.validation_cutoffs),
         "test_cutoffs": iso(split.test_cutoffs),
         "purge_label_overlap": cfg.train.purge_label_overlap,
+        "label_overlap_rows": split.label_overlap_rows,
+        "validation_out_of_time": split.validation_out_of_time,
         "counts": result.counts,
         "validation_metrics": result.validation_metrics,
         "test_metrics": result.test_metrics,
         "data_hashes": dict(sorted(data_hashes.items())),
+        "split_warnings": split_warnings(split),
     }
 
 
