@@ -12,7 +12,8 @@ import contextlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from churnflow.serving.settings import DRIFT_REFERENCE_OBJECT
+from churnflow.serving.scoring import PyfuncLike
+from churnflow.serving.settings import DRIFT_REFERENCE_OBJECT, ServingSettings
 
 PREFERRED_ALIASES: tuple[str, ...] = ("champion", "challenger")
 
@@ -107,7 +108,7 @@ def import_to_bentoml(
     )
 
 
-def load_packaged(tag: str) -> tuple[Any, Any]:
+def load_packaged(tag: str) -> tuple[PyfuncLike, ServingSettings]:
     """``(pyfunc model, ServingSettings)`` of BentoML model ``tag`` (reads the store under ``$BENTOML_HOME``).
 
     Raises LookupError with a hint when the tag is not in the store.
@@ -116,8 +117,6 @@ def load_packaged(tag: str) -> tuple[Any, Any]:
 
     import bentoml
     from bentoml.exceptions import NotFound
-
-    from churnflow.serving.settings import ServingSettings
 
     try:
         stored = bentoml.models.get(tag)

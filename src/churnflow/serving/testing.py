@@ -14,6 +14,7 @@ import pandas as pd
 
 from churnflow.config import Config
 from churnflow.data.schema import PAGES
+from churnflow.models.artifact import ChurnModel
 from churnflow.serving.packaging import PackageRecord, RegisteredRef, import_to_bentoml, resolve_alias
 from churnflow.serving.settings import build_metadata
 
@@ -70,14 +71,16 @@ def _page_weights() -> np.ndarray:
     return weights / weights.sum()
 
 
-def train_tiny_model(feature_names: list[str], model_dir: Path, seed: int = 7, n_rows: int = 400) -> Any:
+def train_tiny_model(
+    feature_names: list[str], model_dir: Path, seed: int = 7, n_rows: int = 400
+) -> tuple[ChurnModel, pd.DataFrame]:
     """Fit a small LightGBM on a synthetic feature matrix (label depends on the first feature); save it.
 
     Returns ``(ChurnModel, features DataFrame)``; ``model_dir`` receives the train stage's folder layout.
     """
     import lightgbm as lgb
 
-    from churnflow.models.artifact import ChurnModel, save_churn_model
+    from churnflow.models.artifact import save_churn_model
 
     rng = np.random.default_rng(seed)
     x = rng.gamma(2.0, 5.0, size=(n_rows, len(feature_names)))
