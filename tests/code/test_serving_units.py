@@ -147,9 +147,12 @@ def test_middleware_requires_a_known_key(monkeypatch: pytest.MonkeyPatch) -> Non
     assert client.get("/livez").status_code == 200, "probes stay public"
 
 
-def test_middleware_auth_off_when_env_unset(monkeypatch: pytest.MonkeyPatch) -> None:
-    client = _app(monkeypatch, None)
+def test_middleware_auth_off_when_env_unset_limits_per_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = _app(monkeypatch, None, rate=1)
     assert client.post("/predict").status_code == 200
+    assert client.post("/predict", headers={"X-API-Key": "anything"}).status_code == 429, (
+        "one bucket per address"
+    )
 
 
 def test_middleware_rate_limits_per_key(monkeypatch: pytest.MonkeyPatch) -> None:
