@@ -16,6 +16,7 @@ from churnflow.monitoring.drift import (
     latest_cutoffs,
     select_monitored_features,
     select_reference_rows,
+    select_score_rows,
 )
 from churnflow.utils.io import write_json
 
@@ -29,20 +30,23 @@ def main(
     reference: Path = typer.Option(..., help="output: drift reference JSON"),
     params: Path = typer.Option(Path("params.yaml"), help="composed configuration"),
 ) -> None:
-    """Build the drift reference from the training rows (all cutoffs but the model's test cutoffs)."""
+    """Feature bins from the training rows (all cutoffs but the test ones); score bins from the test rows."""
     cfg = load_config(params)
     table = pl.read_parquet(features)
     model = load_churn_model(model_dir)
-    excluded = cutoffs_from_meta(model.meta, "test") or latest_cutoffs(table, cfg.train.n_test_cutoffs)
-    rows = select_reference_rows(table, excluded, cfg.monitor)
+    test_cutoffs = cutoffs_from_meta(model.meta, "test") or latest_cutoffs(table, cfg.train.n_test_cutoffs)
+    rows = select_reference_rows(table, test_cutoffs, cfg.monitor)
+    score_rows = select_score_rows(table, test_cutoffs, cfg.monitor)
     importance = importance_from_model(model.meta, model.native, model.feature_names)
     names = select_monitored_features(model.feature_names, importance, cfg.monitor.n_features)
-    typer.echo(f"scoring {rows.height} reference rows; monitoring {len(names)} features")
-    scores = model.predict_proba(rows)
+    typer.echo(f"reference: {rows.height} rows, {len(names)} features; scores of {score_rows.height} rows")
+    scores = model.predict_proba(score_rows)
     meta = {
         "reference_split": cfg.monitor.reference_split,
-        "excluded_cutoffs": [] if cfg.monitor.reference_split == "all" else sorted(excluded),
+        "test_cutoffs": sorted(test_cutoffs),
         "cutoffs": sorted(rows["cutoff"].unique().to_list()),
+        "score_rows": cfg.monitor.score_rows,
+        "score_cutoffs": sorted(score_rows["cutoff"].unique().to_list()),
         "model_name": model.model_name,
         "feature_ranking": "model importance (gain)" if importance else "all model features",
     }

@@ -27,6 +27,7 @@ from churnflow.monitoring.drift import (
     psi_status,
     select_monitored_features,
     select_reference_rows,
+    select_score_rows,
 )
 
 CFG = MonitorConfig()
@@ -224,7 +225,13 @@ def test_bad_reference_names_the_key(reference: dict) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("psi_bins", 1), ("psi_warn", 0.5), ("psi_epsilon", 0.0), ("reference_split", "test")],
+    [
+        ("psi_bins", 1),
+        ("psi_warn", 0.5),
+        ("psi_epsilon", 0.0),
+        ("reference_split", "test"),
+        ("score_rows", "all"),
+    ],
 )
 def test_bad_config_names_the_field(field: str, value: object) -> None:
     frame = synthetic_features(10, seed=2)
@@ -246,6 +253,24 @@ def test_reference_rows_leave_out_test_cutoffs() -> None:
     kept = select_reference_rows(frame, test, CFG)
     assert kept.height == 300 and CUTOFFS[-1] not in kept["cutoff"].to_list()
     assert select_reference_rows(frame, test, replace(CFG, reference_split="all")).height == 400
+
+
+def test_score_rows_are_the_test_cutoffs_by_default() -> None:
+    frame = synthetic_features(400, seed=1)
+    test = latest_cutoffs(frame, 1)
+    rows = select_score_rows(frame, test, CFG)
+    assert rows.height == 100 and set(rows["cutoff"].to_list()) == {CUTOFFS[-1]}
+    assert select_score_rows(frame, test, replace(CFG, score_rows="reference")).height == 300
+    with pytest.raises(DriftInputError, match="test cutoffs"):
+        select_score_rows(frame, [], CFG)
+
+
+def test_score_sample_need_not_align_with_feature_rows() -> None:
+    frame = synthetic_features(400, seed=1)
+    ref = build_drift_reference(frame, np.linspace(0, 1, 57), CFG, FEATURES)
+    assert ref["score"]["n"] == 57 and ref["n_rows"] == 400
+    with pytest.raises(DriftInputError, match="scores"):
+        build_drift_reference(frame, np.array([0.5, 1.5]), CFG, FEATURES)
 
 
 def test_cutoffs_from_meta_reads_both_layouts() -> None:

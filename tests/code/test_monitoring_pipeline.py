@@ -75,8 +75,10 @@ def test_baseline_stage_writes_a_deterministic_reference(repo_root: Path, projec
     n_features = len(features_mod.feature_names(Config().features))
     assert len(first["feature_names"]) == min(n_features, Config().monitor.n_features)
     assert first["meta"]["reference_split"] == "train"
-    assert len(first["meta"]["excluded_cutoffs"]) == 1  # the latest cutoff: the model's test cutoff
-    assert first["n_rows"] == 120  # 2 of 3 cutoffs × 60 users
+    assert len(first["meta"]["test_cutoffs"]) == 1  # the latest cutoff: the model's test cutoff
+    assert first["n_rows"] == 120  # features: 2 of 3 cutoffs × 60 users
+    assert first["score"]["n"] == 60  # scores: out-of-sample, the test cutoff's 60 users
+    assert first["meta"]["score_cutoffs"] == first["meta"]["test_cutoffs"]
     assert first["meta"]["feature_ranking"].startswith("model importance")
 
 

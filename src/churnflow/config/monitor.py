@@ -15,4 +15,5 @@ class MonitorConfig:
     psi_epsilon: float = 1e-4  # floor for an empty bin's share (keeps PSI finite)
     n_features: int = 30  # monitor the top-N features by model importance (all if no importance)
     reference_split: str = "train"  # train: all cutoffs except the model's test cutoffs | all
+    score_rows: str = "test"  # score reference from: test (out-of-sample, test cutoffs) | reference rows
     max_categories: int = 20  # categorical features: most frequent values kept, the rest → "__other__"

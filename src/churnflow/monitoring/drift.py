@@ -105,6 +105,8 @@ def validate_monitor_config(cfg: MonitorConfig) -> None:
         raise DriftInputError(
             f"monitor.reference_split must be 'train' or 'all', got {cfg.reference_split!r}"
         )
+    if cfg.score_rows not in ("test", "reference"):
+        raise DriftInputError(f"monitor.score_rows must be 'test' or 'reference', got {cfg.score_rows!r}")
     if cfg.max_categories < 1:
         raise DriftInputError(f"monitor.max_categories must be ≥ 1, got {cfg.max_categories}")
 
@@ -255,10 +257,13 @@ def _check_columns(features: pl.DataFrame, names: Sequence[str], where: str) -> 
         raise DriftInputError(f"{where}: feature column(s) missing from the frame: {missing}")
 
 
-def _score_series(scores: np.ndarray, n_rows: int) -> pl.Series:
+def _score_series(scores: np.ndarray, n_rows: int | None) -> pl.Series:
+    """Scores as a Series; ``n_rows`` (if given) is the number of feature rows they must align with."""
     arr = np.asarray(scores, dtype=np.float64).ravel()
-    if arr.shape[0] != n_rows:
+    if n_rows is not None and arr.shape[0] != n_rows:
         raise DriftInputError(f"scores: {arr.shape[0]} values for {n_rows} feature rows")
+    if arr.shape[0] == 0:
+        raise DriftInputError("scores: no model scores given")
     finite = arr[np.isfinite(arr)]
     if finite.size and (finite.min() < 0 or finite.max() > 1):
         raise DriftInputError("scores: churn probabilities must lie in [0, 1]")
@@ -356,6 +361,27 @@ def select_reference_rows(
     return kept
 
 
+def select_score_rows(
+    features: pl.DataFrame, test_cutoffs: Sequence[datetime], cfg: MonitorConfig
+) -> pl.DataFrame:
+    """Rows whose model scores form the score reference.
+
+    ``test`` (default): rows at ``test_cutoffs`` — out-of-sample scores, as new data will get (a boosted
+    model is over-confident on its own training rows, so in-sample scores would make the score drift
+    always). ``reference``: the same rows as the feature reference (:func:`select_reference_rows`).
+    """
+    validate_monitor_config(cfg)
+    if cfg.score_rows == "reference":
+        return select_reference_rows(features, test_cutoffs, cfg)
+    if not test_cutoffs:
+        raise DriftInputError("monitor.score_rows=test needs the model's test cutoffs; none were found")
+    wanted = pl.Series(list(test_cutoffs)).cast(features.schema["cutoff"])
+    rows = features.filter(pl.col("cutoff").is_in(wanted.implode()))
+    if rows.height == 0:
+        raise DriftInputError("features: no rows at the model's test cutoffs (monitor.score_rows=test)")
+    return rows
+
+
 def build_drift_reference(
     features: pl.DataFrame,
     scores: np.ndarray,
@@ -363,10 +389,12 @@ def build_drift_reference(
     feature_names: list[str],
     meta: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Reference bins for ``feature_names`` and for the model ``scores`` (aligned with ``features`` rows).
+    """Reference bins for ``feature_names`` (from ``features``) and for the model ``scores``.
 
-    Returns a JSON-ready dict ``{version, n_rows, psi_bins, feature_names, features: {name: bins},
-    score: bins, meta}``; the same inputs give the same dict (row order does not matter).
+    ``scores`` is a sample of model scores; it need not come from the ``features`` rows (the stage uses
+    out-of-sample scores at the test cutoffs, see ``monitor.score_rows``). Returns a JSON-ready dict
+    ``{version, n_rows, psi_bins, feature_names, features: {name: bins}, score: bins, meta}``; the same
+    inputs give the same dict (row order does not matter).
     """
     validate_monitor_config(cfg)
     if not feature_names:
@@ -374,7 +402,7 @@ def build_drift_reference(
     _check_columns(features, feature_names, "build_drift_reference")
     if features.height == 0:
         raise DriftInputError("features: the reference frame is empty")
-    score = _score_series(scores, features.height)
+    score = _score_series(scores, None)
     return {
         "version": REFERENCE_VERSION,
         "n_rows": features.height,
