@@ -176,7 +176,7 @@ def measure_aggs() -> tuple[dict[str, pl.Expr], dict[str, pl.Expr], dict[str, pl
     sums: dict[str, pl.Expr] = {
         "events": pl.len().cast(pl.Int64),
         "songs": _count(_is_song),
-        "listen_ms": pl.when(_is_song).then((pl.col("length") * 1000.0).round(0)).otherwise(0.0).sum(),
+        "listen_us": pl.when(_is_song).then((pl.col("length") * 1e6).round(0)).otherwise(0.0).sum(),
         "paid_events": _count(_is_paid),
         "paid_songs": _count(_is_song & _is_paid),
         "redirects": _count(pl.col("status") == 307),
@@ -500,7 +500,9 @@ def _feature_definitions(windows_days: tuple[int, ...]) -> tuple[tuple[FeatureSp
     add_windows("activity", "songs", "Songs played (NextSong)", lambda w: _c("songs", w))
     add_windows("activity", "sessions", "Sessions started", lambda w: _c("sessions", w))
     add_windows("activity", "active_days", "Distinct UTC days with an event", lambda w: _c("active_days", w))
-    add_windows("activity", "listen_hours", "Listening time in hours", lambda w: _c("listen_ms", w) / HOUR_MS)
+    add_windows(
+        "activity", "listen_hours", "Listening time in hours", lambda w: _c("listen_us", w) / (HOUR_MS * 1000)
+    )
     add_windows(
         "activity",
         "songs_per_active_day",
@@ -612,7 +614,7 @@ def _feature_definitions(windows_days: tuple[int, ...]) -> tuple[tuple[FeatureSp
             ("events", "events"),
             ("songs", "songs"),
             ("sessions", "sessions"),
-            ("listen_ms", "listening time"),
+            ("listen_us", "listening time"),
             ("page_thumbs_up", "thumbs up"),
             ("active_days", "active days"),
         ):
@@ -755,7 +757,7 @@ def _feature_definitions(windows_days: tuple[int, ...]) -> tuple[tuple[FeatureSp
         "content",
         "mean_song_minutes",
         "Mean song length in minutes",
-        lambda w: _ratio(_c("listen_ms", w), _c("songs", w)) / MINUTE_MS,
+        lambda w: _ratio(_c("listen_us", w), _c("songs", w)) / (MINUTE_MS * 1000),
     )
     add_windows(
         "content",

@@ -100,6 +100,16 @@ def normalize_cutoffs(cutoffs: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
+def _as_series_of_strings(series: pl.Series) -> pl.Series:
+    if series.dtype == pl.String:
+        return series
+    if isinstance(series.dtype, pl.Categorical | pl.Enum) or series.dtype == pl.Null:
+        return series.cast(pl.String)
+    raise FeatureInputError(
+        f"events.{series.name}: expected a string or categorical column, got {series.dtype}"
+    )
+
+
 def _code_map(values: pl.Series, fn: Callable[[str], int]) -> tuple[list[str], list[int]]:
     """Distinct non-null strings of ``values`` and ``fn`` of each (evaluated once per distinct value)."""
     distinct = [v for v in values.to_list() if v is not None]
@@ -109,34 +119,18 @@ def _code_map(values: pl.Series, fn: Callable[[str], int]) -> tuple[list[str], l
 Frame = pl.DataFrame | pl.LazyFrame
 
 
-def prepare_events(events: Frame, users: pl.DataFrame | None) -> Frame:
-    """Select and normalise the columns the definitions need (eager in → eager out, lazy → lazy).
-
-    ``users`` (user_id, uid) keeps only those users and numbers them; ``None`` means one user, uid 0.
-    Output columns: uid, ts_ms, day, key (uid << 42 | ts), session_id, page, level, status, length,
-    artist, song, gender, ua_code, loc_code, registration_ms. Raises :class:`FeatureInputError`.
-    """
-    schema = events.collect_schema()
+def _check_columns(schema: pl.Schema) -> None:
     missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in schema]
     if missing:
         raise FeatureInputError(f"events: missing column(s) {missing}")
-    stats = events.select(
-        _as_string("user_agent", schema["user_agent"]).unique().sort().implode().alias("ua"),
-        _as_string("location", schema["location"]).unique().sort().implode().alias("loc"),
-        _epoch_ms("ts", schema["ts"]).min().alias("ts_min"),
-        _epoch_ms("ts", schema["ts"]).max().alias("ts_max"),
-        pl.col("ts").null_count().alias("ts_nulls"),
-    )
-    distinct = stats.collect() if isinstance(stats, pl.LazyFrame) else stats
-    if distinct["ts_nulls"][0]:
-        raise FeatureInputError(f"events.ts: {distinct['ts_nulls'][0]} null timestamp(s)")
-    lo, hi = distinct["ts_min"][0], distinct["ts_max"][0]
-    if lo is not None and (lo < 0 or hi >= _TS_LIMIT):
-        raise FeatureInputError(f"events.ts: epoch ms outside [0, 2**{TS_BITS}) (min {lo}, max {hi})")
-    ua_vals, ua_codes = _code_map(distinct["ua"][0], user_agent_code)
-    loc_vals, loc_codes = _code_map(distinct["loc"][0], location_code)
+
+
+def _normalise_exprs(
+    schema: pl.Schema, ua: tuple[list[str], list[int]], loc: tuple[list[str], list[int]]
+) -> list[pl.Expr]:
+    """The level-0 projection: typed columns the measures read, user agent/location as bit-mask codes."""
     page = schema["page"]
-    out = events.select(
+    return [
         _as_string("user_id", schema["user_id"]).alias("user_id"),
         _epoch_ms("ts", schema["ts"]).alias("ts_ms"),
         pl.col("session_id").cast(pl.Int64),
@@ -150,19 +144,44 @@ def prepare_events(events: Frame, users: pl.DataFrame | None) -> Frame:
         _as_string("song", schema["song"]).alias("song"),
         pl.col("gender"),
         _as_string("user_agent", schema["user_agent"])
-        .replace_strict(ua_vals, ua_codes, default=0, return_dtype=pl.Int64)
+        .replace_strict(ua[0], ua[1], default=0, return_dtype=pl.Int64)
         .alias("ua_code"),
         _as_string("location", schema["location"])
-        .replace_strict(loc_vals, loc_codes, default=0, return_dtype=pl.Int64)
+        .replace_strict(loc[0], loc[1], default=0, return_dtype=pl.Int64)
         .alias("loc_code"),
         _epoch_ms("registration", schema["registration"]).alias("registration_ms"),
+    ]
+
+
+def prepare_events(events: pl.LazyFrame, users: pl.DataFrame) -> pl.LazyFrame:
+    """Select and normalise the columns the definitions need, keeping the users in ``users`` (user_id, uid).
+
+    Output columns: uid, ts_ms, day, key (uid << 42 | ts), session_id, page, level, status, length,
+    artist, song, gender, ua_code, loc_code, registration_ms. Raises :class:`FeatureInputError`.
+    """
+    schema = events.collect_schema()
+    _check_columns(schema)
+    distinct = events.select(
+        _as_string("user_agent", schema["user_agent"]).unique().sort().implode().alias("ua"),
+        _as_string("location", schema["location"]).unique().sort().implode().alias("loc"),
+        _epoch_ms("ts", schema["ts"]).min().alias("ts_min"),
+        _epoch_ms("ts", schema["ts"]).max().alias("ts_max"),
+        pl.col("ts").null_count().alias("ts_nulls"),
+    ).collect()
+    if distinct["ts_nulls"][0]:
+        raise FeatureInputError(f"events.ts: {distinct['ts_nulls'][0]} null timestamp(s)")
+    lo, hi = distinct["ts_min"][0], distinct["ts_max"][0]
+    if lo is not None and (lo < 0 or hi >= _TS_LIMIT):
+        raise FeatureInputError(f"events.ts: epoch ms outside [0, 2**{TS_BITS}) (min {lo}, max {hi})")
+    exprs = _normalise_exprs(
+        schema, _code_map(distinct["ua"][0], user_agent_code), _code_map(distinct["loc"][0], location_code)
     )
-    if users is None:
-        out = out.drop("user_id").with_columns(uid=pl.lit(0, pl.Int64))
-    else:
-        other = users.lazy() if isinstance(out, pl.LazyFrame) else users
-        out = out.join(other, on="user_id", how="inner").drop("user_id")  # type: ignore[arg-type]
-    return out.with_columns(day=pl.col("ts_ms") // DAY_MS, key=pl.col("uid") * _TS_LIMIT + pl.col("ts_ms"))
+    return (
+        events.select(exprs)
+        .join(users.lazy(), on="user_id", how="inner")
+        .drop("user_id")
+        .with_columns(day=pl.col("ts_ms") // DAY_MS, key=pl.col("uid") * _TS_LIMIT + pl.col("ts_ms"))
+    )
 
 
 def boundaries(cut: pl.DataFrame, cfg: FeaturesConfig) -> pl.DataFrame:
@@ -346,8 +365,14 @@ def compute_feature_row(
     offsets = window_offsets(cfg)
     edges = [cutoff_ms - o * DAY_MS for o in reversed(offsets)]  # ascending, last = T
     sums, maxima, minima = measure_aggs()
-    prepared = prepare_events(events, None)
-    assert isinstance(prepared, pl.DataFrame)
+    schema = events.collect_schema()
+    _check_columns(schema)
+    nulls = events.get_column("ts").null_count()
+    if nulls:
+        raise FeatureInputError(f"events.ts: {nulls} null timestamp(s)")
+    ua = _code_map(_as_series_of_strings(events.get_column("user_agent")).unique().sort(), user_agent_code)
+    loc = _code_map(_as_series_of_strings(events.get_column("location")).unique().sort(), location_code)
+    prepared = events.select(_normalise_exprs(schema, ua, loc)).with_columns(day=pl.col("ts_ms") // DAY_MS)
     per_seg = (
         prepared.filter(pl.col("ts_ms") < cutoff_ms)
         .sort("ts_ms")
