@@ -339,3 +339,25 @@ def test_eventsim_sample_loads_clean(shared_dir: Path) -> None:
     assert q["n_files"] == 30 and q["quarantined"] == 0
     check_invariant(q)
     assert result.events.height + result.anonymous.height == q["lines_read"]
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        ({"userId": 7}, "wrong_type:userId"),
+        ({"song": True}, "wrong_type:song"),
+        ({"ts": TS0 + 0.5}, "wrong_type:ts"),
+        ({"sessionId": 1e3}, "wrong_type:sessionId"),
+        ({"status": False}, "wrong_type:status"),
+        ({"length": [1]}, "wrong_type:length"),
+        ({"artist": {"a": 1}}, "wrong_type:artist"),
+    ],
+)
+def test_fast_path_never_coerces_a_wrong_type(tmp_path: Path, override: dict[str, Any], reason: str) -> None:
+    """One wrong value among clean lines (one block) is quarantined, not silently converted."""
+    recs = [event(ts=TS0 + i, item=i) for i in range(50)]
+    recs[20] = {**recs[20], **override}
+    (tmp_path / "x.json").write_text("\n".join(map(line, recs)) + "\n")
+    result = load_events([tmp_path], cfg())
+    assert [(r["source_line"], r["reason"]) for r in result.quarantine] == [(21, reason)]
+    assert result.events.height == 49

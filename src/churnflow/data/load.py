@@ -88,6 +88,10 @@ RAW_DTYPES: dict[str, pl.DataType] = {
     for key in RAW_KEYS
 }
 _RAW_STRUCT = pl.Struct(RAW_DTYPES)
+#: Block decoding schema: ``read_ndjson`` raises on any value of the wrong JSON type with these dtypes.
+_STRICT_DTYPES: dict[str, pl.DataType] = {
+    k: (pl.Categorical() if k in _STRING_KEYS else dtype) for k, dtype in RAW_DTYPES.items()
+}
 
 #: Lines whose values Polars would coerce instead of reject go to the strict (msgspec) path.
 _SUSPECT = re.compile(
@@ -434,37 +438,28 @@ def _split_lines(block: bytes, first_line: int) -> pl.DataFrame:
     return lines.filter(pl.col("_text").str.strip_chars().str.len_bytes() > 0)
 
 
-def _irregular(block: bytes) -> bool:
-    """True when a block may hold CR, blank or whitespace-led lines (byte searches only, no regex)."""
-    return (
-        b"\r" in block
-        or b"\n\n" in block
-        or b"\n " in block
-        or b"\n\t" in block
-        or block[:1] in (b"", b" ", b"\t", b"\n")
-        or block[-1:] in (b" ", b"\t", b"\n")
-    )
-
-
 def _decode_block(block: bytes, first_line: int) -> pl.DataFrame:
     """Decode one block of lines into raw-key columns plus ``_line``, ``_text``, ``_pre``, ``_null``.
 
-    Fastest path: a clean block (valid UTF-8, no CR, no blank line, no suspect value) goes to
-    ``pl.read_ndjson`` whole, with ``_text`` left null (the quarantine fills it from the block). Any
-    other block is split into lines and decoded by :func:`_decode_lines`.
+    Fastest path: a block of valid UTF-8 goes to ``pl.read_ndjson`` whole with a strict schema (string
+    keys read as Categorical reject numbers and booleans; Int64 rejects fractions and booleans), with
+    ``_text`` left null (the quarantine fills it from the block); it is kept only when it gives exactly
+    one row per line (``read_ndjson`` skips blank lines; CR before LF is JSON whitespace). Any other
+    block is split into lines and decoded by :func:`_decode_lines`.
     """
     try:
         whole = pl.Series("_b", [block], dtype=pl.Binary).cast(pl.String)
     except pl.exceptions.PolarsError:
         whole = None
-    if whole is not None and not _irregular(block) and not whole.str.contains(_SUSPECT).item():
+    if whole is not None:
         n_lines = block.count(b"\n") + 1
         try:
-            raw = pl.read_ndjson(io.BytesIO(block), schema=RAW_DTYPES)
+            raw = pl.read_ndjson(io.BytesIO(block), schema=_STRICT_DTYPES)
         except pl.exceptions.PolarsError:
             raw = None
         if raw is not None and raw.height == n_lines:
             return raw.with_columns(
+                *(pl.col(k).cast(pl.String) for k in _STRING_KEYS),
                 (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("_line"),
                 pl.lit(None, dtype=pl.String).alias("_text"),
                 pl.lit(None, dtype=pl.String).alias("_pre"),
