@@ -207,7 +207,9 @@ def guest_events(
     item = np.arange(sess.size) - starts[sess]
     page = np.array(pattern)[item]
     start_ms = session_start_ms(preset, start_days)
-    ts = start_ms[sess] + item * 1000 * rng.integers(5, 60, sess.size)
+    dur = rng.integers(5, 60, sess.size)
+    excl = np.cumsum(dur) - dur
+    ts = start_ms[sess] + (excl - excl[starts][sess]) * 1000
     null_s = pl.Series([None] * sess.size, dtype=pl.String)
     frame = pl.DataFrame(
         {

@@ -38,7 +38,7 @@ PRESETS: Final[dict[str, Preset]] = {
     "tiny": Preset(name="tiny", n_users=60, churn_boost=0.5),
     "mini": Preset(name="mini", n_users=225),
     "medium": Preset(name="medium", n_users=448),
-    "full": Preset(name="full", n_users=22_278),
+    "full": Preset(name="full", n_users=19_600),
 }
 
 
@@ -58,8 +58,8 @@ class WorldParams:
     sat_free_shift: float = -0.25
     sat_ad_penalty: float = 0.004  # satisfaction lost per advert heard in a day (free users)
     # hazard: logit h = a + b_s (-s) + b_e (-e) + b_free free + b_new new + boost
-    hazard_intercept: float = -6.76
-    hazard_sat: float = 1.6
+    hazard_intercept: float = -6.62
+    hazard_sat: float = 1.45
     hazard_eng: float = 0.30
     hazard_free: float = 0.30
     hazard_new_user: float = 0.45
