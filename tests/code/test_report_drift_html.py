@@ -20,6 +20,7 @@ from churnflow.monitoring.notebooks import (
     home_env_defaults,
     missing_note,
     read_json_or_none,
+    strip_run_metadata,
 )
 from churnflow.monitoring.report import render_drift_html
 
@@ -103,3 +104,21 @@ def test_small_notebook_helpers(tmp_path: Path) -> None:
     assert "`evaluate`" in missing_note("reports/metrics.json", "evaluate")
     defaults = home_env_defaults(tmp_path, {"IPYTHONDIR": "/set"})
     assert "IPYTHONDIR" not in defaults and defaults["MPLCONFIGDIR"].startswith(str(tmp_path))
+
+
+def test_strip_run_metadata_makes_ids_and_metadata_stable() -> None:
+    import nbformat
+
+    def executed() -> nbformat.NotebookNode:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("# t")]
+        nb.metadata["papermill"] = {"start_time": "now", "input_path": "/tmp/x", "parameters": {"a": 1}}
+        nb.cells[0].metadata["papermill"] = {"duration": 0.1}
+        nb.cells[0].metadata["execution"] = {"iopub.status.busy": "now"}
+        return nb
+
+    a, b = strip_run_metadata(executed()), strip_run_metadata(executed())
+    assert nbformat.writes(a) == nbformat.writes(b)
+    assert a.metadata["papermill"] == {"parameters": {"a": 1}}
+    assert [c["id"] for c in a.cells] == ["cell-000", "cell-001"]
+    assert "execution" not in a.cells[0].metadata

@@ -83,12 +83,13 @@ def convert_notebook(source: Path, kernelspec: Mapping[str, Any]) -> Any:
 
 
 def strip_run_metadata(nb: Any) -> Any:
-    """Drop papermill timings/paths and per-cell execution times so re-runs give the same bytes."""
+    """Drop papermill timings/paths, per-cell execution times and random cell ids (re-runs → same bytes)."""
     papermill_meta = nb.metadata.get("papermill", {})
     nb.metadata["papermill"] = {"parameters": papermill_meta.get("parameters", {})}
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        cell["id"] = f"cell-{index:03d}"  # jupytext and papermill draw random ids
     return nb
 
 
