@@ -18,6 +18,7 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -59,6 +60,7 @@ def main(
     seed: int = typer.Option(42, help="Seed."),
     out: Path = typer.Option(None, help="Output folder (default benchmarks/data/<preset>, gitignored)."),
     gzip: bool = typer.Option(False, help="Write gzip."),
+    calibrate: bool = typer.Option(True, help="Also compare the output's marginals with the published ones."),
 ) -> None:
     """Time one simulation in a child process and write benchmarks/results/simulate_<preset>.json."""
     from churnflow.utils.io import write_json
@@ -93,7 +95,23 @@ def main(
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
         "output": str(out),
     }
-    print(json.dumps(result, indent=2))
+    if calibrate:
+        import polars as pl
+
+        from churnflow.simulate.calibration import calibration_table, format_table
+
+        t0 = time.perf_counter()
+        source = pl.scan_ndjson(events_file, infer_schema_length=10_000) if not gzip else None
+        if source is None:
+            from churnflow.simulate.calibration import read_events
+
+            source = read_events(str(events_file)).lazy()
+        rows = calibration_table(source, preset, result["n_users"])
+        result["calibration"] = [asdict(r) for r in rows]
+        result["calibration_all_within_15pct"] = all(r.within for r in rows)
+        result["calibration_seconds"] = round(time.perf_counter() - t0, 1)
+        print(format_table(rows))
+    print(json.dumps({k: v for k, v in result.items() if k != "calibration"}, indent=2))
     write_json(ROOT / "benchmarks" / "results" / f"simulate_{preset}.json", result)
 
 

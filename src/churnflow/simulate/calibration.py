@@ -71,24 +71,36 @@ class CalibrationRow:
     note: str = ""
 
 
-def marginals(events: pl.DataFrame) -> dict[str, float]:
-    """Marginals of a raw-key events frame (columns as in RAW_KEYS; as read from the JSON lines)."""
-    logged = events.filter(pl.col("userId") != "")
-    n_users = logged["userId"].n_unique()
-    pages = dict(logged.group_by("page").len().iter_rows())
-    ads = logged.filter(pl.col("page") == "Roll Advert")
+def marginals(events: pl.DataFrame | pl.LazyFrame) -> dict[str, float]:
+    """Marginals of a raw-key events frame (columns as in RAW_KEYS, as read from the JSON lines).
+
+    Works on a LazyFrame too (e.g. ``pl.scan_ndjson`` of the 12 GB-sized ``full`` output): two group-bys
+    (per session, per page/level/auth) are collected with the streaming engine.
+    """
+    lf = events.lazy()
+    per_session = lf.group_by("userId", "sessionId").agg(pl.len().alias("n"))
+    per_page = lf.group_by("page", "level", "auth").agg(pl.len().alias("n"))
+    sess, pages_lv = pl.collect_all([per_session, per_page], engine="streaming")
+    logged_s = sess.filter(pl.col("userId") != "")
+    n_users = logged_s["userId"].n_unique()
+    logged_p = pages_lv.filter(~pl.col("auth").is_in(["Logged Out", "Guest"]))
+    pages = dict(logged_p.group_by("page").agg(pl.col("n").sum()).iter_rows())
+    n_events = int(pages_lv["n"].sum())
+    n_logged = int(logged_p["n"].sum())
+    ads = logged_p.filter(pl.col("page") == "Roll Advert")
+    ads_free = int(ads.filter(pl.col("level") == "free")["n"].sum())
+    paid = int(pages_lv.filter(pl.col("level") == "paid")["n"].sum())
     out: dict[str, float] = {
-        "events": float(events.height),
+        "events": float(n_events),
         "users": float(n_users),
         "churners": float(pages.get("Cancellation Confirmation", 0)),
-        "anonymous_events": float(events.height - logged.height),
-        "sessions": float(events["sessionId"].n_unique()),
-        "events_per_user": logged.height / max(n_users, 1),
+        "anonymous_events": float(n_events - n_logged),
+        "sessions": float(sess["sessionId"].n_unique()),
+        "events_per_user": n_logged / max(n_users, 1),
         "songs_per_user": pages.get("NextSong", 0) / max(n_users, 1),
-        "sessions_per_user": logged.select(pl.struct("userId", "sessionId").n_unique()).item()
-        / max(n_users, 1),
-        "advert_free_share": float((ads["level"] == "free").mean() or 0.0),
-        "paid_event_share": float((events["level"] == "paid").mean() or 0.0),
+        "sessions_per_user": logged_s.height / max(n_users, 1),
+        "advert_free_share": ads_free / max(int(ads["n"].sum()), 1),
+        "paid_event_share": paid / max(n_events, 1),
     }
     for page in PAGES:
         if page in PUBLISHED_MINI_PAGES:
@@ -120,7 +132,7 @@ def targets_for(preset: str, n_users: int) -> tuple[dict[str, float], str]:
 
 
 def calibration_table(
-    events: pl.DataFrame, preset: str, n_users: int, tolerance: float = TOLERANCE
+    events: pl.DataFrame | pl.LazyFrame, preset: str, n_users: int, tolerance: float = TOLERANCE
 ) -> list[CalibrationRow]:
     """Compare the marginals of ``events`` with the preset's targets; one row per marginal."""
     sim = marginals(events)
