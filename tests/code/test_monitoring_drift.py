@@ -231,6 +231,7 @@ def test_bad_reference_names_the_key(reference: dict) -> None:
         ("psi_epsilon", 0.0),
         ("reference_split", "test"),
         ("score_rows", "all"),
+        ("cutoff", "now"),
     ],
 )
 def test_bad_config_names_the_field(field: str, value: object) -> None:
@@ -295,10 +296,31 @@ def test_importance_from_lightgbm_booster() -> None:
 def test_last_event_cutoffs_are_one_ms_after_the_last_event() -> None:
     ts = [datetime(2024, 1, d, tzinfo=UTC) for d in (1, 5, 3)]
     events = pl.DataFrame({"user_id": ["b", "b", "a"], "ts": ts}).cast({"ts": pl.Datetime("ms", "UTC")})
-    cutoffs = last_event_cutoffs(events)
-    assert cutoffs["user_id"].to_list() == ["a", "b"]
-    assert cutoffs["cutoff"].to_list() == [
-        ts[2] + timedelta(milliseconds=1),
-        ts[1] + timedelta(milliseconds=1),
-    ]
-    assert cutoffs.schema["cutoff"] == events.schema["ts"]
+    one_ms = timedelta(milliseconds=1)
+    own = last_event_cutoffs(events, "user_last_event")
+    assert own["user_id"].to_list() == ["a", "b"]
+    assert own["cutoff"].to_list() == [ts[2] + one_ms, ts[1] + one_ms]
+    assert own.schema["cutoff"] == events.schema["ts"]
+    common = last_event_cutoffs(events, "export_end")
+    assert common["user_id"].to_list() == ["a", "b"]
+    assert common["cutoff"].to_list() == [ts[1] + one_ms, ts[1] + one_ms]
+    assert common.schema["cutoff"] == events.schema["ts"]
+    with pytest.raises(DriftInputError, match=r"monitor\.cutoff"):
+        last_event_cutoffs(events, "yesterday")
+
+
+def test_export_end_keeps_only_users_the_training_population_would_hold() -> None:
+    day = timedelta(days=1)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    events = pl.DataFrame(
+        {
+            "user_id": ["active", "active", "cancelled", "cancelled", "gone"],
+            "ts": [start, start + 30 * day, start + 20 * day, start + 29 * day, start + 2 * day],
+            "page": ["NextSong", "NextSong", "NextSong", "Cancellation Confirmation", "Home"],
+        }
+    ).cast({"ts": pl.Datetime("ms", "UTC")})
+    assert last_event_cutoffs(events, "export_end", active_days=21)["user_id"].to_list() == ["active"]
+    assert last_event_cutoffs(events, "export_end")["user_id"].to_list() == ["active", "gone"]
+    assert last_event_cutoffs(events, "user_last_event").height == 3
+    with pytest.raises(DriftInputError, match="cancelled or went inactive"):
+        last_event_cutoffs(events.filter(pl.col("user_id") == "cancelled"), "export_end", active_days=1)

@@ -70,7 +70,8 @@ def command(
         console.print(f"[yellow]{len(loaded.quarantine)} line(s) quarantined (left out)[/yellow]")
     with console.status(f"features + scores for {loaded.events['user_id'].n_unique():,} users"):
         model = load_churn_model(model_dir)
-        report = drift_of_events(loaded.events, ref, model, cfg.features, cfg.monitor)
+        active_days = cfg.labels.inactivity_days if cfg.labels.use_inactivity else None
+        report = drift_of_events(loaded.events, ref, model, cfg.features, cfg.monitor, active_days)
     payload = {**report.to_dict(), "events": str(events), "reference": str(reference)}
     write_json(out / "drift.json", payload)
     write_text(out / "drift.html", render_drift_html(report, title=f"churnflow drift report: {events.name}"))

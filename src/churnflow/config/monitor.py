@@ -16,4 +16,7 @@ class MonitorConfig:
     n_features: int = 30  # monitor the top-N features by model importance (all if no importance)
     reference_split: str = "train"  # train: all cutoffs except the model's test cutoffs | all
     score_rows: str = "test"  # score reference from: test (out-of-sample, test cutoffs) | reference rows
+    cutoff: str = (
+        "export_end"  # monitor: features at export_end (last ts + 1 ms, all users) | user_last_event
+    )
     max_categories: int = 20  # categorical features: most frequent values kept, the rest → "__other__"

@@ -19,11 +19,14 @@ class ProbabilityModel(Protocol):
         ...
 
 
-def features_at_last_event(events: pl.DataFrame, cfg: FeaturesConfig) -> pl.DataFrame:
-    """Features of every user at cutoff = their last event ``ts`` + 1 ms (one row per user)."""
+def features_at_last_event(
+    events: pl.DataFrame, cfg: FeaturesConfig, cutoff: str, active_days: int | None
+) -> pl.DataFrame:
+    """Features (one row per monitored user) at the last event + 1 ms: the export's (``export_end``, active
+    users only) or each user's own (``user_last_event``); see :func:`last_event_cutoffs`."""
     from churnflow.features import compute_features
 
-    return compute_features(events, last_event_cutoffs(events), cfg)
+    return compute_features(events, last_event_cutoffs(events, cutoff, active_days), cfg)
 
 
 def drift_of_events(
@@ -32,7 +35,11 @@ def drift_of_events(
     model: ProbabilityModel,
     features_cfg: FeaturesConfig,
     monitor_cfg: MonitorConfig,
+    active_days: int | None = None,
 ) -> DriftReport:
-    """Features at each user's last event, scored by ``model``, compared with ``reference``."""
-    features = features_at_last_event(events, features_cfg)
+    """Features at the last event (``monitor_cfg.cutoff``), scored by ``model``, vs ``reference``.
+
+    ``active_days``: keep users active within that many days of the export's end (pass the label
+    definition's inactivity days, so the monitored population matches the training one)."""
+    features = features_at_last_event(events, features_cfg, monitor_cfg.cutoff, active_days)
     return check_drift(reference, features, model.predict_proba(features), monitor_cfg)

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from churnflow.config.monitor import MonitorConfig
+from churnflow.data.schema import CANCEL_CONFIRMATION_PAGE
 
 #: Version of the reference JSON layout; bumped on any incompatible change.
 REFERENCE_VERSION = 1
@@ -107,6 +108,8 @@ def validate_monitor_config(cfg: MonitorConfig) -> None:
         )
     if cfg.score_rows not in ("test", "reference"):
         raise DriftInputError(f"monitor.score_rows must be 'test' or 'reference', got {cfg.score_rows!r}")
+    if cfg.cutoff not in ("export_end", "user_last_event"):
+        raise DriftInputError(f"monitor.cutoff must be 'export_end' or 'user_last_event', got {cfg.cutoff!r}")
     if cfg.max_categories < 1:
         raise DriftInputError(f"monitor.max_categories must be ≥ 1, got {cfg.max_categories}")
 
@@ -285,19 +288,42 @@ def select_monitored_features(
     return ranked[:n_features]
 
 
-def last_event_cutoffs(events: pl.DataFrame) -> pl.DataFrame:
-    """One row per user: ``user_id`` and ``cutoff`` = the user's last event ``ts`` + 1 ms (same dtype as ts).
+def last_event_cutoffs(
+    events: pl.DataFrame, mode: str = "export_end", active_days: int | None = None
+) -> pl.DataFrame:
+    """Users to monitor, one row each (sorted by ``user_id``): ``user_id``, ``cutoff`` (dtype of ``ts``).
 
-    That cutoff lets the features see every event, as the online service does. Sorted by ``user_id``.
+    ``export_end``: one calendar cutoff for all, the export's last event ``ts`` + 1 ms, like the training
+    cutoffs; only users the training population would hold at such a cutoff are kept: no cancellation
+    confirmed and (if ``active_days`` is given) an event within ``active_days`` days before the cutoff.
+    ``user_last_event``: every user at their own last event + 1 ms (what the online service does; recency
+    features are then ~0, so they drift against a reference taken at calendar cutoffs).
     """
     for column in ("user_id", "ts"):
         if column not in events.columns:
             raise DriftInputError(f"events: column {column!r} is missing")
-    return (
-        events.group_by("user_id")
-        .agg(cutoff=pl.col("ts").max() + pl.duration(milliseconds=1))
-        .sort("user_id")
+    if events.height == 0:
+        raise DriftInputError("events: no logged-in user events to monitor")
+    one_ms = pl.duration(milliseconds=1)
+    if mode == "user_last_event":
+        return events.group_by("user_id").agg(cutoff=pl.col("ts").max() + one_ms).sort("user_id")
+    if mode != "export_end":
+        raise DriftInputError(f"monitor.cutoff must be 'export_end' or 'user_last_event', got {mode!r}")
+    end = events["ts"].max()
+    users = events.group_by("user_id").agg(
+        last=pl.col("ts").max(),
+        cancelled=(pl.col("page").cast(pl.String) == CANCEL_CONFIRMATION_PAGE).any()
+        if "page" in events.columns
+        else pl.lit(False),
     )
+    keep = ~pl.col("cancelled")
+    if active_days is not None:
+        keep &= pl.col("last") >= pl.lit(end, dtype=events.schema["ts"]) - pl.duration(days=active_days)
+    kept = users.filter(keep)
+    if kept.height == 0:
+        raise DriftInputError("events: every user cancelled or went inactive before the export's end")
+    end_expr = pl.lit(end, dtype=events.schema["ts"]) + one_ms
+    return kept.select("user_id").sort("user_id").with_columns(cutoff=end_expr)
 
 
 def latest_cutoffs(features: pl.DataFrame, n: int) -> list[datetime]:
