@@ -1,13 +1,15 @@
 """The single feature definition: Polars expressions at three levels, shared by every execution.
 
-1. **Measures** (:func:`measure_aggs`, :data:`PSEUDO_STREAMS`): integer aggregates over raw events
-   (counts, listening milliseconds, timestamp sums, last-value keys). Every measure is additive (sum) or
-   monotone (max/min), so its value over "events with ts < b" can be accumulated over time segments.
+1. **Measures** (:func:`rollup_values`, :func:`measure_aggs`, :data:`PSEUDO_STREAMS`): integer
+   aggregates over raw events (counts, listening microseconds, minute sums, last-value keys). Every
+   measure is additive (sum) or monotone (max/min), so its value over "events with ts < b" can be
+   accumulated over time segments (and events can be pre-aggregated into roll-up rows).
 2. **Windows**: each additive measure is read over the whole history before the cutoff T (``__all``), over
    ``[T - w, T)`` (``__7d`` ...) and over the window before that, ``[T - 2w, T - w)`` (``__p7d`` ...).
    Monotone measures are read over the whole history (``__last`` / ``__first``).
-3. **Features** (:func:`feature_definitions`): float64 expressions over the window columns; each comes
-   with its :class:`FeatureSpec` (name ``family__name``, family, description, dtype).
+3. **Features** (:func:`feature_definitions`): float64 formulas (:class:`Term`) over the window
+   columns, compiled to Polars expressions or evaluated on one row; each comes with its
+   :class:`FeatureSpec` (name ``family__name``, family, description, dtype).
 
 Invariant: every quantity at cutoff T depends only on events with ``ts < T`` (strictly); measures are
 integers, so the window arithmetic is exact and the offline, online and Spark executions agree bit for bit.
@@ -160,51 +162,92 @@ _is_song = pl.col("page") == SONG_PAGE
 _is_paid = pl.col("level") == "paid"
 
 
+def rollup_keys() -> dict[str, pl.Expr]:
+    """Level 1a keys: events of one segment sharing all of these collapse into one roll-up row."""
+    return {
+        "page": pl.col("page"),
+        "level": pl.col("level"),
+        "status": pl.col("status"),
+        "gender": pl.col("gender"),
+        "user_agent": pl.col("user_agent"),
+        "location": pl.col("location"),
+        "night": (_ts // HOUR_MS) % 24 < 6,
+        "weekend": ((_ts // DAY_MS) + 3) % 7 >= 5,  # 1970-01-01 was a Thursday → Monday = 0
+    }
+
+
+def rollup_values() -> dict[str, tuple[pl.Expr, str]]:
+    """Level 1a values: per-event value and how a roll-up row reduces it (len | sum | max | min)."""
+    return {
+        "n": (pl.lit(1, pl.Int64), "len"),
+        "length_us": (
+            pl.when(_is_song).then((pl.col("length") * 1e6).round(0)).otherwise(0.0).cast(pl.Int64),
+            "sum",
+        ),
+        "minutes": (_ts // MINUTE_MS, "sum"),
+        "ts_max": (_ts, "max"),
+        "ts_min": (_ts, "min"),
+        "reg_max": (pl.col("registration_ms"), "max"),
+    }
+
+
+def rollup_aggs() -> dict[str, pl.Expr]:
+    """Aggregations turning events into roll-up rows (grouped by segment and :func:`rollup_keys`)."""
+    return {
+        name: pl.len().cast(pl.Int64) if how == "len" else getattr(expr, how)()
+        for name, (expr, how) in rollup_values().items()
+    }
+
+
 def _count(mask: pl.Expr) -> pl.Expr:
-    return mask.cast(pl.Int64).sum()
+    """Number of events (roll-up multiplicity ``n``) matching ``mask``."""
+    return pl.when(mask).then(pl.col("n")).otherwise(0).sum()
 
 
 @lru_cache(maxsize=1)
 def measure_aggs() -> tuple[dict[str, pl.Expr], dict[str, pl.Expr], dict[str, pl.Expr]]:
-    """Aggregations over prepared events (:func:`churnflow.features.engine.prepare_events`).
+    """Level 1b: aggregations over roll-up rows (one event = a row with ``n = 1``).
 
     Returns ``(sums, maxima, minima)``, each name → aggregation expression. Sums are additive int64
     measures; maxima/minima are int64 timestamps or last-value keys (null when no event qualifies).
+    Every reduction is a sum, max or min, so pre-aggregating events into roll-up rows changes nothing.
     """
-    hour = (_ts // HOUR_MS) % 24
-    weekday = ((_ts // DAY_MS) + 3) % 7  # 1970-01-01 was a Thursday → Monday = 0
+    ts_max = pl.col("ts_max")
     sums: dict[str, pl.Expr] = {
-        "events": pl.len().cast(pl.Int64),
+        "events": pl.col("n").sum(),
         "songs": _count(_is_song),
-        "listen_us": pl.when(_is_song).then((pl.col("length") * 1e6).round(0)).otherwise(0.0).sum(),
+        "listen_us": pl.col("length_us").sum(),
         "paid_events": _count(_is_paid),
         "paid_songs": _count(_is_song & _is_paid),
         "redirects": _count(pl.col("status") == 307),
-        "night_songs": _count(_is_song & (hour < 6)),
-        "weekend_songs": _count(_is_song & (weekday >= 5)),
-        "event_minutes": (_ts // MINUTE_MS).sum(),
-        "song_minutes": pl.when(_is_song).then(_ts // MINUTE_MS).otherwise(0).sum(),
+        "night_songs": _count(_is_song & pl.col("night")),
+        "weekend_songs": _count(_is_song & pl.col("weekend")),
+        "event_minutes": pl.col("minutes").sum(),
+        "song_minutes": pl.when(_is_song).then(pl.col("minutes")).otherwise(0).sum(),
     }
     for page in COUNTED_PAGES:
         sums[f"page_{slug(page)}"] = _count(pl.col("page") == page)
     sums = {k: v.cast(pl.Int64) for k, v in sums.items()}
     maxima: dict[str, pl.Expr] = {
-        "last_ts": _ts.max(),
-        "last_song_ts": _ts.filter(_is_song).max(),
-        "last_paid_key": (_ts * 2 + _is_paid.cast(pl.Int64)).max(),
-        "last_female_key": (_ts * 2 + (pl.col("gender") == "F").cast(pl.Int64)).max(),
-        "last_ua_key": (_ts * (1 << CODE_BITS) + pl.col("ua_code")).max(),
-        "last_loc_key": (_ts * (1 << CODE_BITS) + pl.col("loc_code")).max(),
-        "registration": pl.col("registration_ms").max(),
+        "last_ts": ts_max.max(),
+        "last_song_ts": ts_max.filter(_is_song).max(),
+        "last_paid_key": (ts_max * 2 + _is_paid.cast(pl.Int64)).max(),
+        "last_female_key": (ts_max * 2 + (pl.col("gender") == "F").cast(pl.Int64)).max(),
+        "last_ua_key": (ts_max * (1 << CODE_BITS) + pl.col("ua_code")).max(),
+        "last_loc_key": (ts_max * (1 << CODE_BITS) + pl.col("loc_code")).max(),
+        "registration": pl.col("reg_max").max(),
     }
     for page in RECENCY_PAGES:
-        maxima[f"last_{slug(page)}_ts"] = _ts.filter(pl.col("page") == page).max()
+        maxima[f"last_{slug(page)}_ts"] = ts_max.filter(pl.col("page") == page).max()
     minima: dict[str, pl.Expr] = {
-        "first_ts": _ts.min(),
-        "first_paid_ts": _ts.filter(_is_paid).min(),
+        "first_ts": pl.col("ts_min").min(),
+        "first_paid_ts": pl.col("ts_min").filter(_is_paid).min(),
     }
-    cast = {k: v.cast(pl.Int64) for k, v in maxima.items()}, {k: v.cast(pl.Int64) for k, v in minima.items()}
-    return sums, cast[0], cast[1]
+    return (
+        sums,
+        {k: v.cast(pl.Int64) for k, v in maxima.items()},
+        {k: v.cast(pl.Int64) for k, v in minima.items()},
+    )
 
 
 @dataclass(frozen=True)

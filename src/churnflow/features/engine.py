@@ -32,6 +32,9 @@ from churnflow.features.definitions import (
     feature_exprs,
     location_code,
     measure_aggs,
+    rollup_aggs,
+    rollup_keys,
+    rollup_values,
     sum_measure_names,
     user_agent_code,
     window_offsets,
@@ -110,6 +113,16 @@ def _as_series_of_strings(series: pl.Series) -> pl.Series:
     )
 
 
+def with_context_codes(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``ua_code``/``loc_code`` bit masks, computed once per distinct user agent / location string."""
+    ua = _code_map(frame.get_column("user_agent").unique().sort(), user_agent_code)
+    loc = _code_map(frame.get_column("location").unique().sort(), location_code)
+    return frame.with_columns(
+        pl.col("user_agent").replace_strict(ua[0], ua[1], default=0, return_dtype=pl.Int64).alias("ua_code"),
+        pl.col("location").replace_strict(loc[0], loc[1], default=0, return_dtype=pl.Int64).alias("loc_code"),
+    )
+
+
 def _code_map(values: pl.Series, fn: Callable[[str], int]) -> tuple[list[str], list[int]]:
     """Distinct non-null strings of ``values`` and ``fn`` of each (evaluated once per distinct value)."""
     distinct = [v for v in values.to_list() if v is not None]
@@ -125,10 +138,8 @@ def _check_columns(schema: pl.Schema) -> None:
         raise FeatureInputError(f"events: missing column(s) {missing}")
 
 
-def _normalise_exprs(
-    schema: pl.Schema, ua: tuple[list[str], list[int]], loc: tuple[list[str], list[int]]
-) -> list[pl.Expr]:
-    """The level-0 projection: typed columns the measures read, user agent/location as bit-mask codes."""
+def _normalise_exprs(schema: pl.Schema) -> list[pl.Expr]:
+    """The level-0 projection: typed columns the measures read (user agent and location as strings)."""
     page = schema["page"]
     return [
         _as_string("user_id", schema["user_id"]).alias("user_id"),
@@ -143,12 +154,8 @@ def _normalise_exprs(
         _as_string("artist", schema["artist"]).alias("artist"),
         _as_string("song", schema["song"]).alias("song"),
         pl.col("gender"),
-        _as_string("user_agent", schema["user_agent"])
-        .replace_strict(ua[0], ua[1], default=0, return_dtype=pl.Int64)
-        .alias("ua_code"),
-        _as_string("location", schema["location"])
-        .replace_strict(loc[0], loc[1], default=0, return_dtype=pl.Int64)
-        .alias("loc_code"),
+        _as_string("user_agent", schema["user_agent"]).alias("user_agent"),
+        _as_string("location", schema["location"]).alias("location"),
         _epoch_ms("registration", schema["registration"]).alias("registration_ms"),
     ]
 
@@ -157,13 +164,11 @@ def prepare_events(events: pl.LazyFrame, users: pl.DataFrame) -> pl.LazyFrame:
     """Select and normalise the columns the definitions need, keeping the users in ``users`` (user_id, uid).
 
     Output columns: uid, ts_ms, day, key (uid << 42 | ts), session_id, page, level, status, length,
-    artist, song, gender, ua_code, loc_code, registration_ms. Raises :class:`FeatureInputError`.
+    artist, song, gender, user_agent, location, registration_ms. Raises :class:`FeatureInputError`.
     """
     schema = events.collect_schema()
     _check_columns(schema)
     distinct = events.select(
-        _as_string("user_agent", schema["user_agent"]).unique().sort().implode().alias("ua"),
-        _as_string("location", schema["location"]).unique().sort().implode().alias("loc"),
         _epoch_ms("ts", schema["ts"]).min().alias("ts_min"),
         _epoch_ms("ts", schema["ts"]).max().alias("ts_max"),
         pl.col("ts").null_count().alias("ts_nulls"),
@@ -173,11 +178,8 @@ def prepare_events(events: pl.LazyFrame, users: pl.DataFrame) -> pl.LazyFrame:
     lo, hi = distinct["ts_min"][0], distinct["ts_max"][0]
     if lo is not None and (lo < 0 or hi >= _TS_LIMIT):
         raise FeatureInputError(f"events.ts: epoch ms outside [0, 2**{TS_BITS}) (min {lo}, max {hi})")
-    exprs = _normalise_exprs(
-        schema, _code_map(distinct["ua"][0], user_agent_code), _code_map(distinct["loc"][0], location_code)
-    )
     return (
-        events.select(exprs)
+        events.select(_normalise_exprs(schema))
         .join(users.lazy(), on="user_id", how="inner")
         .drop("user_id")
         .with_columns(day=pl.col("ts_ms") // DAY_MS, key=pl.col("uid") * _TS_LIMIT + pl.col("ts_ms"))
@@ -217,24 +219,31 @@ def _segment_assigner(bnd: pl.DataFrame) -> pl.Expr:
     return pl.col("key").map_batches(assign, return_dtype=pl.Int64, is_elementwise=True)
 
 
-def segment_partials(base: Frame, bnd: pl.DataFrame) -> pl.DataFrame:
+def segment_partials(base: pl.DataFrame, bnd: pl.DataFrame) -> pl.DataFrame:
     """Every measure aggregated per segment (rows = all boundaries; sums 0, extrema null when empty).
 
-    ``base``: prepared events with a valid ``seg`` column (eager or lazy; lazy plans are collected together).
+    ``base``: prepared events with a valid ``seg`` column. Events are first rolled up per (segment,
+    :func:`rollup_keys`), then measured; distinct counts come from "first occurrence" tables.
     """
     sums, maxima, minima = measure_aggs()
-    plans: list[Frame] = [base.group_by("seg").agg(**sums, **maxima, **minima)]
+    lazy = base.lazy()
+    plans: list[pl.LazyFrame] = [lazy.group_by("seg", **rollup_keys()).agg(**rollup_aggs())]
     for stream in PSEUDO_STREAMS:
-        src = base
         if stream.only_songs:
-            src = base.filter(pl.col("page") == "NextSong", *[pl.col(k).is_not_null() for k in stream.keys])
+            continue
         plans.append(
-            src.group_by("uid", *stream.keys)
+            lazy.group_by("uid", *stream.keys)
             .agg(pl.col("seg").min())
             .group_by("seg")
             .agg(pl.len().cast(pl.Int64).alias(stream.measure))
         )
-    sessions = base.group_by("uid", "session_id").agg(start=pl.col("ts_ms").min(), seg=pl.col("seg").min())
+    # songs first played: one (user, artist, song) table serves distinct songs and distinct artists
+    plans.append(
+        lazy.filter(pl.col("page") == "NextSong", pl.col("artist").is_not_null())
+        .group_by("uid", "artist", "song")
+        .agg(pl.col("seg").min())
+    )
+    sessions = lazy.group_by("uid", "session_id").agg(start=pl.col("ts_ms").min(), seg=pl.col("seg").min())
     gap = pl.col("start") - pl.col("start").shift(1)
     plans.append(
         sessions.sort("uid", "start")
@@ -247,7 +256,7 @@ def segment_partials(base: Frame, bnd: pl.DataFrame) -> pl.DataFrame:
     )
     same = (pl.col("uid") == pl.col("uid").shift(1)) & (pl.col("session_id") == pl.col("session_id").shift(1))
     plans.append(
-        base.group_by("uid", "session_id", "seg")
+        lazy.group_by("uid", "session_id", "seg")
         .agg(lo=pl.col("ts_ms").min(), hi=pl.col("ts_ms").max())
         .sort("uid", "session_id", "seg")
         .with_columns(
@@ -258,10 +267,21 @@ def segment_partials(base: Frame, bnd: pl.DataFrame) -> pl.DataFrame:
         .group_by("seg")
         .agg(session_ms=pl.col("contrib").sum().cast(pl.Int64))
     )
-    parts = pl.collect_all(plans) if isinstance(base, pl.LazyFrame) else plans  # type: ignore[arg-type]
+    rollup, *parts, played, gaps, pieces = pl.collect_all(plans)
+    parts.insert(0, with_context_codes(rollup).group_by("seg").agg(**sums, **maxima, **minima))
+    parts.append(
+        played.filter(pl.col("song").is_not_null()).group_by("seg").agg(new_songs=pl.len().cast(pl.Int64))
+    )
+    parts.append(
+        played.group_by("uid", "artist")
+        .agg(pl.col("seg").min())
+        .group_by("seg")
+        .agg(new_artists=pl.len().cast(pl.Int64))
+    )
+    parts += [gaps, pieces]
     out = bnd
     for part in parts:
-        out = out.join(part, on="seg", how="left")  # type: ignore[arg-type]
+        out = out.join(part, on="seg", how="left")
     return out.sort("seg").with_columns(pl.col(sum_measure_names()).fill_null(0))
 
 
@@ -319,9 +339,20 @@ def compute_feature_frame(events: Frame, cutoffs: pl.DataFrame, cfg: FeaturesCon
         raise FeatureInputError(f"cutoffs.cutoff: out of range for user {bad['user_id'][0]!r}")
     prepared = prepare_events(events.lazy(), users)
     bnd = boundaries(cut, cfg)
-    base = prepared.with_columns(seg=_segment_assigner(bnd)).filter(pl.col("seg") >= 0)
+    base = prepared.with_columns(seg=_segment_assigner(bnd)).filter(pl.col("seg") >= 0).collect()
     frame = window_frame(cumulative(segment_partials(base, bnd)), cut, cfg)
     return frame.join(users, on="uid").select("user_id", "T", *feature_exprs(cfg))
+
+
+@lru_cache(maxsize=1)
+def _per_event_rollup() -> dict[str, pl.Expr]:
+    """Each event as its own roll-up row (``n = 1``): the measures then read it like offline roll-ups."""
+    keys = rollup_keys()
+    return {
+        "night": keys["night"],
+        "weekend": keys["weekend"],
+        **{name: expr for name, (expr, _) in rollup_values().items()},
+    }
 
 
 @lru_cache(maxsize=1)
@@ -370,15 +401,16 @@ def compute_feature_row(
     nulls = events.get_column("ts").null_count()
     if nulls:
         raise FeatureInputError(f"events.ts: {nulls} null timestamp(s)")
-    ua = _code_map(_as_series_of_strings(events.get_column("user_agent")).unique().sort(), user_agent_code)
-    loc = _code_map(_as_series_of_strings(events.get_column("location")).unique().sort(), location_code)
-    prepared = events.select(_normalise_exprs(schema, ua, loc)).with_columns(day=pl.col("ts_ms") // DAY_MS)
+    prepared = with_context_codes(events.select(_normalise_exprs(schema))).with_columns(
+        day=pl.col("ts_ms") // DAY_MS
+    )
     per_seg = (
         prepared.filter(pl.col("ts_ms") < cutoff_ms)
         .sort("ts_ms")
         .with_columns(
             seg=pl.lit(pl.Series(edges, dtype=pl.Int64)).search_sorted(pl.col("ts_ms"), side="right"),
             **_online_stream_columns(),
+            **_per_event_rollup(),
         )
         .group_by("seg")
         .agg(**sums, **{m: pl.col(m).sum() for m in _online_stream_columns()}, **maxima, **minima)
