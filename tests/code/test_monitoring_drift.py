@@ -21,8 +21,8 @@ from churnflow.monitoring.drift import (
     current_shares,
     cutoffs_from_meta,
     importance_from_model,
-    last_event_cutoffs,
     latest_cutoffs,
+    monitoring_cutoffs,
     psi,
     psi_status,
     select_monitored_features,
@@ -201,6 +201,7 @@ def test_report_dict_is_json_and_sorted_by_psi(reference: dict) -> None:
     psis = [f["psi"] for f in payload["features"].values()]
     assert psis == sorted(psis, reverse=True)
     assert set(payload) >= {"status", "features", "score", "thresholds", "counts", "n_rows"}
+    assert payload["median_feature_psi"] == pytest.approx(float(np.median(psis)))
     assert all(f["status"] in {"ok", "warn", "alert"} for f in payload["features"].values())
 
 
@@ -293,20 +294,20 @@ def test_importance_from_lightgbm_booster() -> None:
     assert importance_from_model({}, object(), ["a"]) is None
 
 
-def test_last_event_cutoffs_are_one_ms_after_the_last_event() -> None:
+def test_monitoring_cutoffs_are_one_ms_after_the_last_event() -> None:
     ts = [datetime(2024, 1, d, tzinfo=UTC) for d in (1, 5, 3)]
     events = pl.DataFrame({"user_id": ["b", "b", "a"], "ts": ts}).cast({"ts": pl.Datetime("ms", "UTC")})
     one_ms = timedelta(milliseconds=1)
-    own = last_event_cutoffs(events, "user_last_event")
+    own = monitoring_cutoffs(events, "user_last_event")
     assert own["user_id"].to_list() == ["a", "b"]
     assert own["cutoff"].to_list() == [ts[2] + one_ms, ts[1] + one_ms]
     assert own.schema["cutoff"] == events.schema["ts"]
-    common = last_event_cutoffs(events, "export_end")
+    common = monitoring_cutoffs(events, "export_end")
     assert common["user_id"].to_list() == ["a", "b"]
     assert common["cutoff"].to_list() == [ts[1] + one_ms, ts[1] + one_ms]
     assert common.schema["cutoff"] == events.schema["ts"]
     with pytest.raises(DriftInputError, match=r"monitor\.cutoff"):
-        last_event_cutoffs(events, "yesterday")
+        monitoring_cutoffs(events, "yesterday")
 
 
 def test_export_end_keeps_only_users_the_training_population_would_hold() -> None:
@@ -319,8 +320,8 @@ def test_export_end_keeps_only_users_the_training_population_would_hold() -> Non
             "page": ["NextSong", "NextSong", "NextSong", "Cancellation Confirmation", "Home"],
         }
     ).cast({"ts": pl.Datetime("ms", "UTC")})
-    assert last_event_cutoffs(events, "export_end", active_days=21)["user_id"].to_list() == ["active"]
-    assert last_event_cutoffs(events, "export_end")["user_id"].to_list() == ["active", "gone"]
-    assert last_event_cutoffs(events, "user_last_event").height == 3
+    assert monitoring_cutoffs(events, "export_end", active_days=21)["user_id"].to_list() == ["active"]
+    assert monitoring_cutoffs(events, "export_end")["user_id"].to_list() == ["active", "gone"]
+    assert monitoring_cutoffs(events, "user_last_event").height == 3
     with pytest.raises(DriftInputError, match="cancelled or went inactive"):
-        last_event_cutoffs(events.filter(pl.col("user_id") == "cancelled"), "export_end", active_days=1)
+        monitoring_cutoffs(events.filter(pl.col("user_id") == "cancelled"), "export_end", active_days=1)

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from churnflow.config import FeaturesConfig, MonitorConfig
-from churnflow.monitoring.drift import DriftReport, check_drift, last_event_cutoffs
+from churnflow.monitoring.drift import DriftReport, check_drift, monitoring_cutoffs
 
 
 class ProbabilityModel(Protocol):
@@ -23,10 +23,10 @@ def features_at_last_event(
     events: pl.DataFrame, cfg: FeaturesConfig, cutoff: str, active_days: int | None
 ) -> pl.DataFrame:
     """Features (one row per monitored user) at the last event + 1 ms: the export's (``export_end``, active
-    users only) or each user's own (``user_last_event``); see :func:`last_event_cutoffs`."""
+    users only) or each user's own (``user_last_event``); see :func:`monitoring_cutoffs`."""
     from churnflow.features import compute_features
 
-    return compute_features(events, last_event_cutoffs(events, cutoff, active_days), cfg)
+    return compute_features(events, monitoring_cutoffs(events, cutoff, active_days), cfg)
 
 
 def drift_of_events(

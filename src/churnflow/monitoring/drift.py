@@ -84,6 +84,7 @@ class DriftReport:
             "n_reference": self.n_reference,
             "thresholds": {"psi_warn": self.psi_warn, "psi_alert": self.psi_alert},
             "counts": self.counts(),
+            "median_feature_psi": float(np.median([f.psi for f in self.features])),
             "features": {f.name: asdict(f) for f in ordered},
             "score": asdict(self.score),
         }
@@ -288,7 +289,7 @@ def select_monitored_features(
     return ranked[:n_features]
 
 
-def last_event_cutoffs(
+def monitoring_cutoffs(
     events: pl.DataFrame, mode: str = "export_end", active_days: int | None = None
 ) -> pl.DataFrame:
     """Users to monitor, one row each (sorted by ``user_id``): ``user_id``, ``cutoff`` (dtype of ``ts``).
