@@ -26,8 +26,9 @@ STATUS_STYLE = {"ok": "green", "warn": "yellow", "alert": "bold red"}
 def drift_table(report: DriftReport, max_rows: int = 15) -> Table:
     """Rich table: the score, then the features with the largest PSI."""
     table = Table(title=f"drift: {report.status} ({report.n_rows:,} users vs {report.n_reference:,} rows)")
-    for column in ("column", "PSI", "KS (binned)", "null share ref → new", "status"):
-        table.add_column(column, justify="left" if column == "column" else "right")
+    table.add_column("column", overflow="fold")
+    for column in ("PSI", "KS", "nulls ref→new", "status"):
+        table.add_column(column, justify="right", no_wrap=True)
     ordered = sorted(report.features, key=lambda f: (-f.psi, f.name))[:max_rows]
     for col in [report.score, *ordered]:
         style = STATUS_STYLE[col.status]
@@ -35,7 +36,7 @@ def drift_table(report: DriftReport, max_rows: int = 15) -> Table:
             col.name,
             f"{col.psi:.4f}",
             f"{col.ks_binned:.3f}",
-            f"{col.null_share_reference:.3f} → {col.null_share_current:.3f}",
+            f"{col.null_share_reference:.2f}→{col.null_share_current:.2f}",
             f"[{style}]{col.status}[/{style}]",
         )
     return table
