@@ -200,54 +200,68 @@ def rollup_aggs() -> dict[str, pl.Expr]:
 
 
 def _count(mask: pl.Expr) -> pl.Expr:
-    """Number of events (roll-up multiplicity ``n``) matching ``mask``."""
-    return pl.when(mask).then(pl.col("n")).otherwise(0).sum()
+    """Per roll-up row: number of events (multiplicity ``n``) matching ``mask``."""
+    return mask.cast(pl.Int64) * pl.col("n")
+
+
+def _when(mask: pl.Expr, value: pl.Expr) -> pl.Expr:
+    return pl.when(mask).then(value).otherwise(None)
 
 
 @lru_cache(maxsize=1)
-def measure_aggs() -> tuple[dict[str, pl.Expr], dict[str, pl.Expr], dict[str, pl.Expr]]:
-    """Level 1b: aggregations over roll-up rows (one event = a row with ``n = 1``).
+def measure_columns() -> dict[str, tuple[pl.Expr, str]]:
+    """Level 1b: each measure as (per roll-up row int64 value, reduction ``sum`` | ``max`` | ``min``).
 
-    Returns ``(sums, maxima, minima)``, each name → aggregation expression. Sums are additive int64
-    measures; maxima/minima are int64 timestamps or last-value keys (null when no event qualifies).
-    Every reduction is a sum, max or min, so pre-aggregating events into roll-up rows changes nothing.
+    Roll-up rows come from :func:`rollup_aggs` (one event = a row with ``n = 1``). Sums are additive
+    measures; maxima/minima are timestamps or last-value keys (null when no event qualifies). Every
+    reduction is a sum, max or min, so pre-aggregating events into roll-up rows changes nothing.
     """
     ts_max = pl.col("ts_max")
-    sums: dict[str, pl.Expr] = {
-        "events": pl.col("n").sum(),
-        "songs": _count(_is_song),
-        "listen_us": pl.col("length_us").sum(),
-        "paid_events": _count(_is_paid),
-        "paid_songs": _count(_is_song & _is_paid),
-        "redirects": _count(pl.col("status") == 307),
-        "night_songs": _count(_is_song & pl.col("night")),
-        "weekend_songs": _count(_is_song & pl.col("weekend")),
-        "event_minutes": pl.col("minutes").sum(),
-        "song_minutes": pl.when(_is_song).then(pl.col("minutes")).otherwise(0).sum(),
+    out: dict[str, tuple[pl.Expr, str]] = {
+        "events": (pl.col("n"), "sum"),
+        "songs": (_count(_is_song), "sum"),
+        "listen_us": (pl.col("length_us"), "sum"),
+        "paid_events": (_count(_is_paid), "sum"),
+        "paid_songs": (_count(_is_song & _is_paid), "sum"),
+        "redirects": (_count(pl.col("status") == 307), "sum"),
+        "night_songs": (_count(_is_song & pl.col("night")), "sum"),
+        "weekend_songs": (_count(_is_song & pl.col("weekend")), "sum"),
+        "event_minutes": (pl.col("minutes"), "sum"),
+        "song_minutes": (_is_song.cast(pl.Int64) * pl.col("minutes"), "sum"),
     }
     for page in COUNTED_PAGES:
-        sums[f"page_{slug(page)}"] = _count(pl.col("page") == page)
-    sums = {k: v.cast(pl.Int64) for k, v in sums.items()}
-    maxima: dict[str, pl.Expr] = {
-        "last_ts": ts_max.max(),
-        "last_song_ts": ts_max.filter(_is_song).max(),
-        "last_paid_key": (ts_max * 2 + _is_paid.cast(pl.Int64)).max(),
-        "last_female_key": (ts_max * 2 + (pl.col("gender") == "F").cast(pl.Int64)).max(),
-        "last_ua_key": (ts_max * (1 << CODE_BITS) + pl.col("ua_code")).max(),
-        "last_loc_key": (ts_max * (1 << CODE_BITS) + pl.col("loc_code")).max(),
-        "registration": pl.col("reg_max").max(),
+        out[f"page_{slug(page)}"] = (_count(pl.col("page") == page), "sum")
+    out |= {
+        "last_ts": (ts_max, "max"),
+        "last_song_ts": (_when(_is_song, ts_max), "max"),
+        "last_paid_key": (ts_max * 2 + _is_paid.cast(pl.Int64), "max"),
+        "last_female_key": (ts_max * 2 + (pl.col("gender") == "F").cast(pl.Int64), "max"),
+        "last_ua_key": (ts_max * (1 << CODE_BITS) + pl.col("ua_code"), "max"),
+        "last_loc_key": (ts_max * (1 << CODE_BITS) + pl.col("loc_code"), "max"),
+        "registration": (pl.col("reg_max"), "max"),
     }
     for page in RECENCY_PAGES:
-        maxima[f"last_{slug(page)}_ts"] = ts_max.filter(pl.col("page") == page).max()
-    minima: dict[str, pl.Expr] = {
-        "first_ts": pl.col("ts_min").min(),
-        "first_paid_ts": pl.col("ts_min").filter(_is_paid).min(),
+        out[f"last_{slug(page)}_ts"] = (_when(pl.col("page") == page, ts_max), "max")
+    out |= {
+        "first_ts": (pl.col("ts_min"), "min"),
+        "first_paid_ts": (_when(_is_paid, pl.col("ts_min")), "min"),
     }
+    return {k: (v.cast(pl.Int64), how) for k, (v, how) in out.items()}
+
+
+def measure_aggs() -> tuple[dict[str, pl.Expr], dict[str, pl.Expr], dict[str, pl.Expr]]:
+    """``(sums, maxima, minima)``: name → plain aggregation of the :func:`measure_columns` column."""
+    cols = measure_columns()
     return (
-        sums,
-        {k: v.cast(pl.Int64) for k, v in maxima.items()},
-        {k: v.cast(pl.Int64) for k, v in minima.items()},
+        {k: pl.col(k).sum() for k, (_, how) in cols.items() if how == "sum"},
+        {k: pl.col(k).max() for k, (_, how) in cols.items() if how == "max"},
+        {k: pl.col(k).min() for k, (_, how) in cols.items() if how == "min"},
     )
+
+
+def measure_row_exprs() -> dict[str, pl.Expr]:
+    """The per-row measure columns, to add with ``with_columns`` before aggregating per segment."""
+    return {k: expr for k, (expr, _) in measure_columns().items()}
 
 
 @dataclass(frozen=True)

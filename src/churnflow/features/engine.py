@@ -32,6 +32,7 @@ from churnflow.features.definitions import (
     feature_exprs,
     location_code,
     measure_aggs,
+    measure_row_exprs,
     rollup_aggs,
     rollup_keys,
     rollup_values,
@@ -115,12 +116,18 @@ def _as_series_of_strings(series: pl.Series) -> pl.Series:
 
 def with_context_codes(frame: pl.DataFrame) -> pl.DataFrame:
     """Add ``ua_code``/``loc_code`` bit masks, computed once per distinct user agent / location string."""
-    ua = _code_map(frame.get_column("user_agent").unique().sort(), user_agent_code)
-    loc = _code_map(frame.get_column("location").unique().sort(), location_code)
     return frame.with_columns(
-        pl.col("user_agent").replace_strict(ua[0], ua[1], default=0, return_dtype=pl.Int64).alias("ua_code"),
-        pl.col("location").replace_strict(loc[0], loc[1], default=0, return_dtype=pl.Int64).alias("loc_code"),
+        _code_expr(frame.get_column("user_agent"), user_agent_code).alias("ua_code"),
+        _code_expr(frame.get_column("location"), location_code).alias("loc_code"),
     )
+
+
+def _code_expr(values: pl.Series, fn: Callable[[str], int]) -> pl.Expr:
+    """``fn`` of each string of ``values`` as an int64 expression (nulls stay null)."""
+    distinct, codes = _code_map(values.unique().sort(), fn)
+    if values.null_count() == 0 and len(distinct) == 1:  # one user's request: a constant
+        return pl.lit(codes[0], pl.Int64)
+    return pl.col(values.name).replace_strict(distinct, codes, default=None, return_dtype=pl.Int64)
 
 
 def _code_map(values: pl.Series, fn: Callable[[str], int]) -> tuple[list[str], list[int]]:
@@ -268,7 +275,8 @@ def segment_partials(base: pl.DataFrame, bnd: pl.DataFrame) -> pl.DataFrame:
         .agg(session_ms=pl.col("contrib").sum().cast(pl.Int64))
     )
     rollup, *parts, played, gaps, pieces = pl.collect_all(plans)
-    parts.insert(0, with_context_codes(rollup).group_by("seg").agg(**sums, **maxima, **minima))
+    measured = with_context_codes(rollup).lazy().with_columns(**measure_row_exprs())
+    parts.insert(0, measured.group_by("seg").agg(**sums, **maxima, **minima).collect())
     parts.append(
         played.filter(pl.col("song").is_not_null()).group_by("seg").agg(new_songs=pl.len().cast(pl.Int64))
     )
@@ -344,6 +352,12 @@ def compute_feature_frame(events: Frame, cutoffs: pl.DataFrame, cfg: FeaturesCon
     return frame.join(users, on="uid").select("user_id", "T", *feature_exprs(cfg))
 
 
+@lru_cache(maxsize=4)
+def _fill_zero(names: tuple[str, ...]) -> list[pl.Expr]:
+    """Sum measures with nulls as 0 (a sum ignores nulls)."""
+    return [pl.col(n).fill_null(0) for n in names]
+
+
 @lru_cache(maxsize=1)
 def _per_event_rollup() -> dict[str, pl.Expr]:
     """Each event as its own roll-up row (``n = 1``): the measures then read it like offline roll-ups."""
@@ -371,7 +385,7 @@ def _online_stream_columns() -> dict[str, pl.Expr]:
     song_pair_ok = song_ok & pl.col("song").is_not_null()
     return {
         "sessions": start.cast(pl.Int64),
-        "active_days": pl.col("day").is_first_distinct().cast(pl.Int64),
+        "active_days": (ts // DAY_MS).is_first_distinct().cast(pl.Int64),
         "new_artists": (song_ok & pl.when(song_ok).then(pl.col("artist")).is_first_distinct()).cast(pl.Int64),
         "new_songs": (
             song_pair_ok & pl.when(song_pair_ok).then(pl.struct("artist", "song")).is_first_distinct()
@@ -395,16 +409,14 @@ def compute_feature_row(
         raise FeatureInputError(f"cutoff: epoch ms {cutoff_ms} out of range")
     offsets = window_offsets(cfg)
     edges = [cutoff_ms - o * DAY_MS for o in reversed(offsets)]  # ascending, last = T
-    sums, maxima, minima = measure_aggs()
+    _, maxima, minima = measure_aggs()
     schema = events.collect_schema()
     _check_columns(schema)
     nulls = events.get_column("ts").null_count()
     if nulls:
         raise FeatureInputError(f"events.ts: {nulls} null timestamp(s)")
-    prepared = with_context_codes(events.select(_normalise_exprs(schema))).with_columns(
-        day=pl.col("ts_ms") // DAY_MS
-    )
-    per_seg = (
+    prepared = with_context_codes(events.select(_normalise_exprs(schema)))
+    rows = (
         prepared.filter(pl.col("ts_ms") < cutoff_ms)
         .sort("ts_ms")
         .with_columns(
@@ -412,28 +424,22 @@ def compute_feature_row(
             **_online_stream_columns(),
             **_per_event_rollup(),
         )
-        .group_by("seg")
-        .agg(**sums, **{m: pl.col(m).sum() for m in _online_stream_columns()}, **maxima, **minima)
+        .with_columns(**measure_row_exprs())
     )
     names = sum_measure_names()
     k = len(edges)
-    totals = np.zeros((k, len(names)), dtype=np.int64)
-    segs = per_seg["seg"].to_numpy()
-    if per_seg.height:
-        totals[segs] = per_seg.select(names).to_numpy().astype(np.int64)
-    cum = np.cumsum(totals, axis=0)
+    # rows are ts-sorted, so seg is non-decreasing: running sums over rows, read at each segment's end
+    mat = rows.select(_fill_zero(tuple(names))).to_numpy().astype(np.int64, copy=False)
+    running = np.vstack([np.zeros((1, len(names)), dtype=np.int64), np.cumsum(mat, axis=0)])
+    cum = running[np.searchsorted(rows["seg"].to_numpy(), np.arange(k), side="right")]
     at = {o: k - 1 - i for i, o in enumerate(offsets)}  # offset → row of boundary T - o
     env: dict[str, int | float | None] = {"T": cutoff_ms}
     for j, m in enumerate(names):
-        col = cum[:, j]
-        env[f"{m}__all"] = int(col[at[0]])
+        col = cum[:, j].tolist()
+        env[f"{m}__all"] = col[at[0]]
         for w in cfg.windows_days:
-            env[f"{m}__{w}d"] = int(col[at[0]] - col[at[w]])
-            env[f"{m}__p{w}d"] = int(col[at[w]] - col[at[2 * w]])
-    for m in maxima:
-        vals = [v for v in per_seg[m].to_list() if v is not None]
-        env[m] = max(vals) if vals else None
-    for m in minima:
-        vals = [v for v in per_seg[m].to_list() if v is not None]
-        env[m] = min(vals) if vals else None
+            env[f"{m}__{w}d"] = col[at[0]] - col[at[w]]
+            env[f"{m}__p{w}d"] = col[at[w]] - col[at[2 * w]]
+    extrema = rows.select(*maxima.values(), *minima.values()).row(0)
+    env.update(zip([*maxima, *minima], extrema, strict=True))
     return evaluate_features(cfg, env)
