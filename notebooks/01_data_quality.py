@@ -15,6 +15,9 @@ from IPython.display import Markdown, display
 
 from churnflow.monitoring.notebooks import flatten, missing_note, read_json_or_none
 
+pl.Config.set_tbl_rows(60)
+pl.Config.set_fmt_str_lengths(120)
+
 quality_path = Path(reports_dir) / "quality.json"
 quarantine_path = Path(artifacts_dir) / "quarantine.jsonl"
 quality = read_json_or_none(quality_path)

@@ -18,6 +18,9 @@ from IPython.display import Markdown, display
 
 from churnflow.monitoring.notebooks import missing_note
 
+pl.Config.set_tbl_rows(60)
+pl.Config.set_fmt_str_lengths(120)
+
 catalog_path = Path(reports_dir) / "feature_catalog.md"
 features_path = Path(artifacts_dir) / "features.parquet"
 labels_path = Path(artifacts_dir) / "labels.parquet"

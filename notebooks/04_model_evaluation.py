@@ -16,6 +16,9 @@ from IPython.display import Image, Markdown, display
 
 from churnflow.monitoring.notebooks import flatten, missing_note, read_json_or_none
 
+pl.Config.set_tbl_rows(60)
+pl.Config.set_fmt_str_lengths(120)
+
 metrics_path = Path(reports_dir) / "metrics.json"
 figures_dir = Path(reports_dir) / "figures"
 evaluation_html = Path(reports_dir) / "evaluation.html"

@@ -15,8 +15,11 @@ from pathlib import Path
 import polars as pl
 from IPython.display import Markdown, display
 
-from churnflow.monitoring.notebooks import missing_note, read_json_or_none
+from churnflow.monitoring.notebooks import flatten, missing_note, read_json_or_none
 from churnflow.monitoring.report import plot_reference_bins
+
+pl.Config.set_tbl_rows(60)
+pl.Config.set_fmt_str_lengths(120)
 
 reference_path = Path(artifacts_dir) / "drift_reference.json"
 reference = read_json_or_none(reference_path)
@@ -29,6 +32,8 @@ if reference is None:
     display(Markdown(missing_note(reference_path, "drift_baseline")))
 else:
     display(Markdown(f"Reference of {reference['n_rows']} rows, {reference['psi_bins']} quantile bins."))
+    meta = flatten(reference.get("meta", {}))
+    display(pl.DataFrame({"key": list(meta), "value": [str(v) for v in meta.values()]}))
     rows = [
         {
             "feature": name,
