@@ -58,7 +58,7 @@ class WorldParams:
     sat_free_shift: float = -0.25
     sat_ad_penalty: float = 0.004  # satisfaction lost per advert heard in a day (free users)
     # hazard: logit h = a + b_s (-s) + b_e (-e) + b_free free + b_new new + boost
-    hazard_intercept: float = -6.62
+    hazard_intercept: float = -6.33
     hazard_sat: float = 1.45
     hazard_eng: float = 0.30
     hazard_free: float = 0.30
@@ -74,25 +74,25 @@ class WorldParams:
     gap_min_days: float = 1.0
     gap_max_days: float = 14.0
     # songs per session: negative binomial, mean songs exp(songs_eng e + songs_sat s), dispersion
-    songs_per_session: float = 81.9
+    songs_per_session: float = 79.0
     songs_eng: float = 0.38
     songs_sat: float = 0.15
     songs_dispersion: float = 1.3
     final_session_songs: float = 15.0
     # other pages per song (rate x exp(sat_coef s)); ads and upgrade/downgrade depend on level
     thumbs_up: float = 0.0446
-    thumbs_down: float = 0.01212
+    thumbs_down: float = 0.01148
     home: float = 0.0441
     playlist: float = 0.0254
     friend: float = 0.01654
     settings: float = 0.00733
-    save_settings: float = 0.0015
-    help: float = 0.00709
+    save_settings: float = 0.00145
+    help: float = 0.00677
     about: float = 0.00219
-    error: float = 0.00125
-    ads_free: float = 0.091
+    error: float = 0.00116
+    ads_free: float = 0.0766
     ads_paid: float = 0.00135
-    upgrade_page_free: float = 0.0086
+    upgrade_page_free: float = 0.0072
     downgrade_page_paid: float = 0.012
     logouts_per_session: float = 1.4
     anon_extra_per_logout: float = 0.56  # Logged Out events per logout beyond the Home + Login pair
@@ -102,9 +102,9 @@ class WorldParams:
     sat_coef_trouble: float = -0.45  # help, error, settings
     sat_coef_downgrade: float = -0.55
     # level: initial paid probability logistic in e; per-session switch probabilities
-    paid_intercept: float = -0.8
+    paid_intercept: float = -0.4
     paid_eng: float = 0.8
-    upgrade_per_session: float = 0.336
+    upgrade_per_session: float = 0.28
     downgrade_per_session: float = 0.0356
     downgrade_sat: float = -0.6
     # registration: tenure at the start ~ Uniform(0, max); a share registers during the window

@@ -8,6 +8,7 @@ sessions later, chunk by chunk (``churnflow.simulate.events``). All randomness c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -36,6 +37,7 @@ class Users:
     hazard: np.ndarray
     churn_time: np.ndarray  # days from the start; nan when no churn inside the window
     churn_kind: np.ndarray  # int8 KIND_*
+    first_session: np.ndarray  # days from the start of the first session
 
 
 @dataclass
@@ -57,9 +59,13 @@ class Sessions:
 
 
 def simulate_users(rng: np.random.Generator, preset: Preset, p: WorldParams) -> Users:
-    """Draw the latent state of ``preset.n_users`` users and their churn (time, kind)."""
+    """Draw the latent state of ``preset.n_users`` users and their churn (time, kind).
+
+    The user traits (engagement, satisfaction mean) and the churn thresholds are drawn by stratified
+    sampling: each user's distribution is the stated one, while totals vary less between seeds.
+    """
     n, days = preset.n_users, preset.hazard_days
-    e = rng.standard_normal(n)
+    e = _stratified_normal(rng, n)
     paid0 = rng.random(n) < 1.0 / (1.0 + np.exp(-(p.paid_intercept + p.paid_eng * e)))
     new_in_window = rng.random(n) < p.new_in_window_share
     reg_days = np.where(
@@ -67,7 +73,7 @@ def simulate_users(rng: np.random.Generator, preset: Preset, p: WorldParams) -> 
         rng.uniform(0.0, preset.n_days * 0.75, n),
         -rng.uniform(1.0, p.tenure_max_days, n),
     )
-    mu = rng.normal(0.0, p.sat_mu_sd, n) + p.sat_free_shift * (~paid0)
+    mu = p.sat_mu_sd * _stratified_normal(rng, n) + p.sat_free_shift * (~paid0)
     sat = np.empty((n, days))
     stationary_sd = p.sat_sigma / np.sqrt(1.0 - p.sat_rho**2)
     s = mu + stationary_sd * rng.standard_normal(n)
@@ -75,6 +81,10 @@ def simulate_users(rng: np.random.Generator, preset: Preset, p: WorldParams) -> 
     for d in range(days):
         s = mu + p.sat_rho * (s - mu) + p.sat_sigma * noise[:, d]
         sat[:, d] = s
+    # the first session: at registration (new users) or somewhere in the first usual gap
+    base_gap = np.clip(p.gap_days * np.exp(-p.gap_eng * e), p.gap_min_days, p.gap_max_days)
+    gap0 = base_gap * np.exp(-p.gap_sat * sat[:, 0])
+    first = np.where(reg_days >= 0, reg_days, rng.uniform(0.0, 1.0, n) * gap0)
     day = np.arange(days)[None, :]
     tenure = day - reg_days[:, None]
     logit = (
@@ -86,17 +96,23 @@ def simulate_users(rng: np.random.Generator, preset: Preset, p: WorldParams) -> 
         + p.hazard_new_user * (tenure < p.new_user_days)
     )
     hazard = 1.0 / (1.0 + np.exp(-logit))
-    hazard[tenure < 0] = 0.0  # not a customer yet
-    draws = rng.random((n, days))
-    # churn on day d needs the user registered before that day's draw; the time inside the day is uniform
-    churned = draws < hazard
-    churned[:, preset.n_days :] = False
-    any_churn = churned.any(axis=1)
-    churn_day = np.where(any_churn, churned.argmax(axis=1), -1)
+    # not a customer yet: no churn before the day after the first session (every user shows up once)
+    hazard[day < np.floor(first)[:, None] + 2] = 0.0
+    # Churn day: the first day whose cumulative hazard -sum log(1 - h) passes an Exp(1) threshold, which
+    # is exactly the daily Bernoulli(h_d) process for each user. The thresholds come from stratified
+    # uniforms (one per 1/n stratum, shuffled over users): each user's law is unchanged, while the number
+    # of churners varies less from seed to seed than with independent draws.
+    threshold = -np.log1p(-_stratified_uniform(rng, n))
+    cum = np.cumsum(-np.log1p(-hazard), axis=1)
+    passed = cum >= threshold[:, None]
+    passed[:, preset.n_days :] = False
+    any_churn = passed.any(axis=1)
+    churn_day = np.where(any_churn, passed.argmax(axis=1), -1)
     frac = rng.random(n)
-    churn_time = np.where(any_churn, np.maximum(churn_day + frac, reg_days + 0.01), np.nan)
+    churn_time = np.where(any_churn, churn_day + frac, np.nan)
     share = np.where(paid0, p.cancel_share_paid, p.cancel_share_free)
-    kind = np.where(any_churn, np.where(rng.random(n) < share, KIND_CANCEL, KIND_SILENT), KIND_NONE)
+    cancels = _stratified_uniform(rng, n) < share
+    kind = np.where(any_churn, np.where(cancels, KIND_CANCEL, KIND_SILENT), KIND_NONE)
     return Users(
         n=n,
         engagement=e,
@@ -106,7 +122,20 @@ def simulate_users(rng: np.random.Generator, preset: Preset, p: WorldParams) -> 
         hazard=hazard,
         churn_time=churn_time,
         churn_kind=kind.astype(np.int8),
+        first_session=first,
     )
+
+
+def _stratified_uniform(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` Uniform(0, 1) draws, one in each stratum [k/n, (k+1)/n), assigned to users at random."""
+    return (rng.permutation(n) + rng.random(n)) / n
+
+
+def _stratified_normal(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` standard-normal draws through stratified uniforms (same law per user, steadier totals)."""
+    inv = NormalDist().inv_cdf
+    u = np.clip(_stratified_uniform(rng, n), 1e-12, 1 - 1e-12)
+    return np.fromiter((inv(x) for x in u), dtype=np.float64, count=n)
 
 
 def _negbin(rng: np.random.Generator, mean: np.ndarray, dispersion: float) -> np.ndarray:
@@ -130,10 +159,7 @@ def simulate_sessions(rng: np.random.Generator, preset: Preset, p: WorldParams, 
     e = users.engagement
     stop = np.where(np.isnan(users.churn_time), float(preset.n_days), users.churn_time)
     base_gap = np.clip(p.gap_days * np.exp(-p.gap_eng * e), p.gap_min_days, p.gap_max_days)
-    gap0 = base_gap * np.exp(-p.gap_sat * users.sat[:, 0])
-    start0 = np.maximum(users.reg_days, 0.0)
-    t = np.where(users.reg_days >= 0, users.reg_days, rng.uniform(0.0, 1.0, n) * gap0)
-    t = np.maximum(t, start0)
+    t = users.first_session.copy()
     paid = users.paid0.copy()
     last_end = np.full(n, -np.inf)
     parts: list[tuple[np.ndarray, ...]] = []
