@@ -39,6 +39,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; outputs are ordinary folders
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
