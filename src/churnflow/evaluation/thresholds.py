@@ -39,6 +39,15 @@ def _pr_points(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return precision, recall, thr
 
 
+def flagged_note(p: np.ndarray, threshold: float) -> str:
+    """Plain words for how many validation users a threshold flags (warns when it flags nearly all)."""
+    share = float((p >= threshold).mean())
+    warn = (
+        " — WARNING: nearly everyone is flagged; the model barely ranks on validation" if share >= 0.9 else ""
+    )
+    return f"; flags {share:.0%} of validation users{warn}"
+
+
 def choose_threshold(
     y: np.ndarray, p: np.ndarray, rule: str, *, target_precision: float = 0.6, top_k_share: float = 0.25
 ) -> ThresholdChoice:
@@ -49,6 +58,13 @@ def choose_threshold(
         raise ValueError(f"threshold rule must be one of {RULES}, got {rule!r}")
     if len(p) == 0:
         raise ValueError("cannot choose a threshold on an empty validation set")
+    choice = _choose(y, p, rule, target_precision, top_k_share)
+    return ThresholdChoice(choice.threshold, choice.rule, choice.how + flagged_note(p, choice.threshold))
+
+
+def _choose(
+    y: np.ndarray, p: np.ndarray, rule: str, target_precision: float, top_k_share: float
+) -> ThresholdChoice:
     if rule == "top_k":
         if not 0.0 < top_k_share <= 1.0:
             raise ValueError(f"top_k_share must be in (0, 1], got {top_k_share}")
