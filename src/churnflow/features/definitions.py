@@ -281,8 +281,8 @@ class PseudoStream:
 PSEUDO_STREAMS: Final[tuple[PseudoStream, ...]] = (
     PseudoStream("sessions", ("session_id",), False),
     PseudoStream("active_days", ("day",), False),
-    PseudoStream("new_artists", ("artist",), True),
-    PseudoStream("new_songs", ("artist", "song"), True),
+    PseudoStream("new_artists", ("artist_h",), True),
+    PseudoStream("new_songs", ("artist_h", "song_h"), True),
 )
 
 #: Measures computed from sessions: ``session_ms`` (time inside sessions, truncated at T),

@@ -58,6 +58,9 @@ REQUIRED_EVENT_COLUMNS: Final[tuple[str, ...]] = (
     "registration",
 )
 _TS_LIMIT: Final[int] = 1 << TS_BITS
+#: Seed of the artist / (artist, song) hashes behind the distinct counts (a collision within one user's
+#: catalogue, ~n²/2**65 for n distinct songs, would merge two songs).
+HASH_SEED: Final[int] = 20_181_001
 _I64_MIN: Final[int] = -(2**63)
 _I64_MAX: Final[int] = 2**63 - 1
 
@@ -104,16 +107,6 @@ def normalize_cutoffs(cutoffs: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
-def _as_series_of_strings(series: pl.Series) -> pl.Series:
-    if series.dtype == pl.String:
-        return series
-    if isinstance(series.dtype, pl.Categorical | pl.Enum) or series.dtype == pl.Null:
-        return series.cast(pl.String)
-    raise FeatureInputError(
-        f"events.{series.name}: expected a string or categorical column, got {series.dtype}"
-    )
-
-
 def with_context_codes(frame: pl.DataFrame) -> pl.DataFrame:
     """Add ``ua_code``/``loc_code`` bit masks, computed once per distinct user agent / location string."""
     return frame.with_columns(
@@ -136,9 +129,6 @@ def _code_map(values: pl.Series, fn: Callable[[str], int]) -> tuple[list[str], l
     return distinct, [fn(v) for v in distinct]
 
 
-Frame = pl.DataFrame | pl.LazyFrame
-
-
 def _check_columns(schema: pl.Schema) -> None:
     missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in schema]
     if missing:
@@ -146,8 +136,16 @@ def _check_columns(schema: pl.Schema) -> None:
 
 
 def _normalise_exprs(schema: pl.Schema) -> list[pl.Expr]:
-    """The level-0 projection: typed columns the measures read (user agent and location as strings)."""
+    """The level-0 projection: typed columns the measures read.
+
+    Context strings (gender, user agent, location) become categoricals; artist and (artist, song) become
+    64-bit hashes (``artist_h``, ``song_h``, null unless the event is a song with an artist), so the
+    distinct counts group on integers.
+    """
     page = schema["page"]
+    artist = _as_string("artist", schema["artist"])
+    song = _as_string("song", schema["song"])
+    played = (pl.col("page") == "NextSong") & artist.is_not_null()
     return [
         _as_string("user_id", schema["user_id"]).alias("user_id"),
         _epoch_ms("ts", schema["ts"]).alias("ts_ms"),
@@ -158,11 +156,15 @@ def _normalise_exprs(schema: pl.Schema) -> list[pl.Expr]:
         pl.col("level"),
         pl.col("status").cast(pl.Int64),
         pl.col("length").cast(pl.Float64),
-        _as_string("artist", schema["artist"]).alias("artist"),
-        _as_string("song", schema["song"]).alias("song"),
-        pl.col("gender"),
-        _as_string("user_agent", schema["user_agent"]).alias("user_agent"),
-        _as_string("location", schema["location"]).alias("location"),
+        pl.when(played).then(artist.hash(HASH_SEED)).otherwise(None).alias("artist_h"),
+        pl.when(played & song.is_not_null())
+        .then(pl.struct(artist, song).hash(HASH_SEED))
+        .otherwise(None)
+        .alias("song_h"),
+        *[
+            _as_string(c, schema[c]).cast(pl.Categorical).alias(c)
+            for c in ("gender", "user_agent", "location")
+        ],
         _epoch_ms("registration", schema["registration"]).alias("registration_ms"),
     ]
 
@@ -246,8 +248,8 @@ def segment_partials(base: pl.DataFrame, bnd: pl.DataFrame) -> pl.DataFrame:
         )
     # songs first played: one (user, artist, song) table serves distinct songs and distinct artists
     plans.append(
-        lazy.filter(pl.col("page") == "NextSong", pl.col("artist").is_not_null())
-        .group_by("uid", "artist", "song")
+        lazy.filter(pl.col("artist_h").is_not_null())
+        .group_by("uid", "artist_h", "song_h")
         .agg(pl.col("seg").min())
     )
     sessions = lazy.group_by("uid", "session_id").agg(start=pl.col("ts_ms").min(), seg=pl.col("seg").min())
@@ -274,14 +276,14 @@ def segment_partials(base: pl.DataFrame, bnd: pl.DataFrame) -> pl.DataFrame:
         .group_by("seg")
         .agg(session_ms=pl.col("contrib").sum().cast(pl.Int64))
     )
-    rollup, *parts, played, gaps, pieces = pl.collect_all(plans)
+    rollup, *parts, played, gaps, pieces = [plan.collect() for plan in plans]
     measured = with_context_codes(rollup).lazy().with_columns(**measure_row_exprs())
     parts.insert(0, measured.group_by("seg").agg(**sums, **maxima, **minima).collect())
     parts.append(
-        played.filter(pl.col("song").is_not_null()).group_by("seg").agg(new_songs=pl.len().cast(pl.Int64))
+        played.filter(pl.col("song_h").is_not_null()).group_by("seg").agg(new_songs=pl.len().cast(pl.Int64))
     )
     parts.append(
-        played.group_by("uid", "artist")
+        played.group_by("uid", "artist_h")
         .agg(pl.col("seg").min())
         .group_by("seg")
         .agg(new_artists=pl.len().cast(pl.Int64))
@@ -331,7 +333,9 @@ def window_frame(cum: pl.DataFrame, cut: pl.DataFrame, cfg: FeaturesConfig) -> p
     return frame.select("uid", "T", *exprs, *maxima, *minima)
 
 
-def compute_feature_frame(events: Frame, cutoffs: pl.DataFrame, cfg: FeaturesConfig) -> pl.DataFrame:
+def compute_feature_frame(
+    events: pl.DataFrame | pl.LazyFrame, cutoffs: pl.DataFrame, cfg: FeaturesConfig
+) -> pl.DataFrame:
     """Features for the distinct (user_id, T) of normalised ``cutoffs``: user_id, T, features."""
     cut = cutoffs.select("user_id", "T").unique()
     users = (
@@ -378,18 +382,15 @@ def _online_stream_columns() -> dict[str, pl.Expr]:
     events; gaps are start-to-start and counted at the later start. Summed per segment afterwards.
     """
     ts = pl.col("ts_ms")
-    song_ok = (pl.col("page") == "NextSong") & pl.col("artist").is_not_null()
+    artist_h, song_h = pl.col("artist_h"), pl.col("song_h")
     start = pl.col("session_id").is_first_distinct()
     prev_start = pl.when(start).then(ts).otherwise(None).forward_fill().shift(1)
     gap = pl.when(start).then(ts - prev_start).otherwise(None)
-    song_pair_ok = song_ok & pl.col("song").is_not_null()
     return {
         "sessions": start.cast(pl.Int64),
         "active_days": (ts // DAY_MS).is_first_distinct().cast(pl.Int64),
-        "new_artists": (song_ok & pl.when(song_ok).then(pl.col("artist")).is_first_distinct()).cast(pl.Int64),
-        "new_songs": (
-            song_pair_ok & pl.when(song_pair_ok).then(pl.struct("artist", "song")).is_first_distinct()
-        ).cast(pl.Int64),
+        "new_artists": (artist_h.is_not_null() & artist_h.is_first_distinct()).cast(pl.Int64),
+        "new_songs": (song_h.is_not_null() & song_h.is_first_distinct()).cast(pl.Int64),
         "session_ms": (ts - ts.shift(1).over("session_id")).fill_null(0).cast(pl.Int64),
         "session_gap_ms": gap.cast(pl.Int64),
         "session_gaps": gap.is_not_null().cast(pl.Int64),
