@@ -9,7 +9,7 @@ import typer
 
 from churnflow.config import load_config
 from churnflow.data.load import read_events
-from churnflow.labels import LabelWarning, build_labels
+from churnflow.labels import INPUT_COLUMNS, LabelWarning, build_labels
 from churnflow.utils.io import write_json, write_parquet
 
 
@@ -23,7 +23,7 @@ def main(
     cfg = load_config(params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LabelWarning)
-        result = build_labels(read_events(events), cfg.labels)
+        result = build_labels(read_events(events, INPUT_COLUMNS), cfg.labels)
     write_parquet(result.labels, labels)
     write_json(summary, result.summary)
     s = result.summary

@@ -32,6 +32,7 @@ from churnflow.config.labels import LabelsConfig
 from churnflow.data.schema import CANCEL_CONFIRMATION_PAGE, SUBMIT_DOWNGRADE_PAGE
 
 __all__ = [
+    "INPUT_COLUMNS",
     "LABEL_DTYPES",
     "LabelResult",
     "LabelWarning",
@@ -46,6 +47,9 @@ __all__ = [
 
 _TS = pl.Datetime("ms", "UTC")
 KINDS: tuple[str, ...] = ("cancel", "downgrade", "inactive")  # tie-break order of equal churn dates
+
+#: The events-table columns the churn definition reads.
+INPUT_COLUMNS: tuple[str, ...] = ("user_id", "ts", "page", "registration")
 
 #: The label table's columns and dtypes.
 LABEL_DTYPES: dict[str, pl.DataType] = {
@@ -87,10 +91,10 @@ def _validate(cfg: LabelsConfig) -> None:
 
 def _user_events(events: pl.DataFrame) -> pl.DataFrame:
     """The events of identified users (``user_id``, ``ts``, ``page`` as string, ``registration``)."""
-    missing = [c for c in ("user_id", "ts", "page", "registration") if c not in events.columns]
+    missing = [c for c in INPUT_COLUMNS if c not in events.columns]
     if missing:
         raise ValueError(f"events: missing columns {missing}")
-    return (
+    ev = (
         events.lazy()
         .filter(pl.col("user_id").is_not_null() & (pl.col("user_id") != ""))
         .select(
@@ -99,9 +103,16 @@ def _user_events(events: pl.DataFrame) -> pl.DataFrame:
             pl.col("page").cast(pl.String),
             pl.col("registration").cast(_TS),
         )
-        .sort(["user_id", "ts"])
         .collect()
     )
+    # the events table is already sorted by (user_id, ts): check it cheaply rather than sort again
+    prev_user, prev_ts = pl.col("user_id").shift(1), pl.col("ts").shift(1)
+    in_order = (pl.col("user_id") > prev_user) | (
+        (pl.col("user_id") == prev_user) & (pl.col("ts") >= prev_ts)
+    )
+    if ev.height > 1 and not ev.select(in_order.fill_null(True).all()).item():
+        ev = ev.sort(["user_id", "ts"])
+    return ev
 
 
 def _span(ev: pl.DataFrame) -> tuple[datetime, datetime] | None:
@@ -176,7 +187,7 @@ def churn_events(events: pl.DataFrame, cfg: LabelsConfig) -> pl.DataFrame:
     if cfg.use_inactivity:
         gap = pl.duration(days=cfg.inactivity_days)
         day_after = pl.col("ts").dt.truncate("1d") + pl.duration(days=1)
-        nxt = pl.col("ts").shift(-1).over("user_id")
+        nxt = pl.when(pl.col("user_id").shift(-1) == pl.col("user_id")).then(pl.col("ts").shift(-1))
         parts.append(
             ev.with_columns(day_after.alias("churn_ts"), nxt.alias("_next"))
             .filter(
@@ -193,27 +204,38 @@ def churn_events(events: pl.DataFrame, cfg: LabelsConfig) -> pl.DataFrame:
 
 def _grid(ev: pl.DataFrame, cutoffs: list[datetime], cfg: LabelsConfig) -> pl.DataFrame:
     """Eligible (user, cutoff) rows with their first churn date and kind (``_churn_ts``, ``_kind``)."""
-    cut = pl.DataFrame({"cutoff": cutoffs}, schema={"cutoff": _TS})
-    users = ev.group_by("user_id").agg(pl.col("ts").min().alias("_first"))
-    grid = users.join(cut, how="cross").filter(pl.col("_first") < pl.col("cutoff")).drop("_first")
-    # state just before T: last activity, earliest registration seen, cancellations so far
-    state = ev.with_columns(
-        pl.col("registration").cum_min().over("user_id").forward_fill().over("user_id").alias("_reg"),
-        (pl.col("page") == CANCEL_CONFIRMATION_PAGE)
-        .cast(pl.Int32)
-        .cum_sum()
-        .over("user_id")
-        .alias("_ncancel"),
-    ).select("user_id", pl.col("ts").alias("_last"), "_reg", "_ncancel")
-    grid = grid.sort("cutoff").join_asof(
-        state.sort("_last"),
-        left_on="cutoff",
-        right_on="_last",
+    cut = pl.Series("cutoff", sorted(cutoffs), dtype=_TS)
+    # state just before each T, without touching every event per cutoff: bucket b of an event is the
+    # number of cutoffs <= ts, so ts < cutoffs[k] iff b <= k; aggregate per (user, bucket), accumulate
+    # over buckets, then take for (user, k) the last bucket <= k
+    per_bucket = (
+        ev.with_columns(cut.search_sorted(ev["ts"], side="right").cast(pl.Int64).alias("_b"))
+        .group_by("user_id", "_b")
+        .agg(
+            pl.col("ts").max().alias("_last"),
+            pl.col("registration").min().alias("_reg"),
+            (pl.col("page") == CANCEL_CONFIRMATION_PAGE).sum().cast(pl.Int64).alias("_ncancel"),
+        )
+        .sort("user_id", "_b")
+        .with_columns(
+            pl.col("_last").cum_max().over("user_id"),
+            pl.col("_reg").cum_min().over("user_id").forward_fill().over("user_id"),
+            pl.col("_ncancel").cum_sum().over("user_id"),
+        )
+    )
+    grid_k = (
+        per_bucket.select(pl.col("user_id").unique())
+        .join(pl.DataFrame({"_k": range(len(cut)), "cutoff": cut}), how="cross")
+        .sort("_k")
+    )
+    grid = grid_k.join_asof(
+        per_bucket.sort("_b"),
+        left_on="_k",
+        right_on="_b",
         by="user_id",
         strategy="backward",
-        allow_exact_matches=False,
         check_sortedness=False,
-    )
+    ).drop("_k", "_b")
     day_after_last = pl.col("_last").dt.truncate("1d") + pl.duration(days=1)
     known_inactive = day_after_last + pl.duration(days=cfg.inactivity_days) <= pl.col("cutoff")
     eligible = (pl.col("_reg").is_null() | (pl.col("_reg") < pl.col("cutoff"))) & pl.col(

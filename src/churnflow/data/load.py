@@ -768,13 +768,22 @@ def load_events(
     return LoadResult(events=events, anonymous=anonymous, quarantine=quarantine, quality=quality)
 
 
-def read_events(path: str | Path) -> pl.DataFrame:
-    """Read an events table written by the loader, with the contract dtypes (``EVENT_DTYPES``)."""
-    frame = pl.read_parquet(path)
-    missing = [c for c in EVENT_COLUMNS if c not in frame.columns]
+def read_events(path: str | Path, columns: list[str] | tuple[str, ...] | None = None) -> pl.DataFrame:
+    """Read an events table written by the loader, with the contract dtypes (``EVENT_DTYPES``).
+
+    ``columns`` (default: all of ``EVENT_COLUMNS``, in that order) reads only those, which keeps memory
+    small for steps that need a few columns of a big table.
+    """
+    wanted = list(columns) if columns is not None else list(EVENT_COLUMNS)
+    unknown = [c for c in wanted if c not in EVENT_DTYPES]
+    if unknown:
+        raise ValueError(f"not events-table columns: {unknown}")
+    schema = pl.read_parquet_schema(path)
+    missing = [c for c in wanted if c not in schema]
     if missing:
         raise LoadInputError(f"{path}: not an events table, missing columns {missing}")
-    return frame.select([pl.col(c).cast(EVENT_DTYPES[c]) for c in EVENT_COLUMNS])
+    frame = pl.read_parquet(path, columns=wanted)
+    return frame.select([pl.col(c).cast(EVENT_DTYPES[c]) for c in wanted])
 
 
 def normalize_records(records: list[dict[str, Any]], cfg: DataConfig | None = None) -> pl.DataFrame:
