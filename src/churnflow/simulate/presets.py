@@ -125,7 +125,7 @@ SCENARIOS: Final[dict[str, WorldParams]] = {
         ads_free=0.12,
         error=0.0030,
         songs_per_session=48.0,
-        thumbs_up=0.040,
+        thumbs_up=0.035,
         thumbs_down=0.016,
         sat_free_shift=-0.45,
     ),
