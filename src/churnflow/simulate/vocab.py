@@ -97,6 +97,8 @@ def build_catalogue(rng: np.random.Generator, n_artists: int, n_songs: int) -> C
             .replace(f"{w1[i]} {w1[i]}", f"{w1[i]} {w2[i]}")
         )
         if name in seen:
+            name = f"{name} feat. {base_names[i]}"
+        if name in seen:
             name = f"{name} {i}"
         seen.add(name)
         artists.append(name)
