@@ -123,10 +123,12 @@ def figure_business(curve: pl.DataFrame, top_k_share: float) -> bytes:
     """Net value (and ROI on a twin axis) over the targeted share."""
     fig, ax = _axes("Expected net value of targeting the top k%", "share targeted", "net value ($)")
     ax.plot(curve["share_targeted"], curve["net_value"], color="tab:green", label="net value")  # type: ignore[attr-defined]
-    ax.axvline(top_k_share, ls=":", color="grey")  # type: ignore[attr-defined]
+    ax.axvline(top_k_share, ls=":", color="grey", label=f"top {top_k_share:.0%}")  # type: ignore[attr-defined]
     twin = ax.twinx()  # type: ignore[attr-defined]
-    twin.plot(curve["share_targeted"], curve["roi"], color="tab:orange", label="ROI")
+    twin.plot(curve["share_targeted"], curve["roi"], color="tab:orange", label="ROI (right axis)")
     twin.set_ylabel("ROI")
+    lines = ax.get_lines() + twin.get_lines()  # type: ignore[attr-defined]
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper right")  # type: ignore[attr-defined]
     return _png(fig)
 
 
