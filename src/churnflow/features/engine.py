@@ -117,7 +117,7 @@ def with_context_codes(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _code_expr(values: pl.Series, fn: Callable[[str], int]) -> pl.Expr:
     """``fn`` of each string of ``values`` as an int64 expression (nulls stay null)."""
-    distinct, codes = _code_map(values.unique().sort(), fn)
+    distinct, codes = _code_map(values.cast(pl.String).unique().sort(), fn)
     if values.null_count() == 0 and len(distinct) == 1:  # one user's request: a constant
         return pl.lit(codes[0], pl.Int64)
     return pl.col(values.name).replace_strict(distinct, codes, default=None, return_dtype=pl.Int64)
@@ -135,12 +135,13 @@ def _check_columns(schema: pl.Schema) -> None:
         raise FeatureInputError(f"events: missing column(s) {missing}")
 
 
-def _normalise_exprs(schema: pl.Schema) -> list[pl.Expr]:
+def _normalise_exprs(schema: pl.Schema, context: list[pl.Expr] | None = None) -> list[pl.Expr]:
     """The level-0 projection: typed columns the measures read.
 
-    Context strings (gender, user agent, location) become categoricals; artist and (artist, song) become
-    64-bit hashes (``artist_h``, ``song_h``, null unless the event is a song with an artist), so the
-    distinct counts group on integers.
+    Context strings (gender, user agent, location) become categoricals, or the given ``context``
+    expressions (the online path passes the codes directly); artist and (artist, song) become 64-bit
+    hashes (``artist_h``, ``song_h``, null unless the event is a song with an artist), so the distinct
+    counts group on integers.
     """
     page = schema["page"]
     artist = _as_string("artist", schema["artist"])
@@ -158,13 +159,17 @@ def _normalise_exprs(schema: pl.Schema) -> list[pl.Expr]:
         pl.col("length").cast(pl.Float64),
         pl.when(played).then(artist.hash(HASH_SEED)).otherwise(None).alias("artist_h"),
         pl.when(played & song.is_not_null())
-        .then(pl.struct(artist, song).hash(HASH_SEED))
+        .then(artist.hash(HASH_SEED) ^ song.hash(HASH_SEED + 1))
         .otherwise(None)
         .alias("song_h"),
-        *[
-            _as_string(c, schema[c]).cast(pl.Categorical).alias(c)
-            for c in ("gender", "user_agent", "location")
-        ],
+        *(
+            context
+            if context is not None
+            else [
+                _as_string(c, schema[c]).cast(pl.Categorical).alias(c)
+                for c in ("gender", "user_agent", "location")
+            ]
+        ),
         _epoch_ms("registration", schema["registration"]).alias("registration_ms"),
     ]
 
@@ -416,7 +421,12 @@ def compute_feature_row(
     nulls = events.get_column("ts").null_count()
     if nulls:
         raise FeatureInputError(f"events.ts: {nulls} null timestamp(s)")
-    prepared = with_context_codes(events.select(_normalise_exprs(schema)))
+    context = [
+        pl.col("gender"),
+        _code_expr(events.get_column("user_agent"), user_agent_code).alias("ua_code"),
+        _code_expr(events.get_column("location"), location_code).alias("loc_code"),
+    ]
+    prepared = events.select(_normalise_exprs(schema, context))
     rows = (
         prepared.filter(pl.col("ts_ms") < cutoff_ms)
         .sort("ts_ms")
