@@ -361,3 +361,16 @@ def test_fast_path_never_coerces_a_wrong_type(tmp_path: Path, override: dict[str
     result = load_events([tmp_path], cfg())
     assert [(r["source_line"], r["reason"]) for r in result.quarantine] == [(21, reason)]
     assert result.events.height == 49
+
+
+def test_read_events_selected_columns(tmp_path: Path) -> None:
+    write_messy(tmp_path)
+    res = CliRunner().invoke(
+        app,
+        ["load", str(tmp_path / "events.json"), "--out", str(tmp_path / "o"), "--max-bad-line-share", "1"],
+    )
+    assert res.exit_code == 0, res.output
+    part = read_events(tmp_path / "o" / "events.parquet", ("user_id", "ts", "page"))
+    assert part.columns == ["user_id", "ts", "page"] and part.schema["page"] == EVENT_DTYPES["page"]
+    with pytest.raises(ValueError, match="not events-table columns"):
+        read_events(tmp_path / "o" / "events.parquet", ("nope",))
