@@ -42,6 +42,8 @@ class TrainConfig:
     threshold_rule: str = "max_f1"  # max_f1 | target_precision | top_k (chosen on validation predictions)
     threshold_target_precision: float = 0.6
     threshold_top_k_share: float = 0.25
+    threshold_source: str = "auto"  # auto | validation | oof (user-grouped out-of-fold over development rows)
+    threshold_folds: int = 5
 
 
 @dataclass

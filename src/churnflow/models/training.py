@@ -1,10 +1,12 @@
-"""Join features with labels, fit the final model, choose its threshold on validation, score the test set.
+"""Join features with labels, fit the final model, choose its threshold, score the test set.
 
 Flow of :func:`train_final` (all deterministic for the same data + config + seed):
 
 1. split rows with :func:`split_by_time` (test = latest cutoffs; validation = out-of-time, users grouped);
-2. fit on the tuning-train rows with the best params, predict validation, choose the threshold there by
-   ``cfg.train.threshold_rule`` (never on test);
+2. choose the threshold by ``cfg.train.threshold_rule`` (never on test) on the predictions of
+   ``cfg.train.threshold_source``: ``validation`` (a model fitted on the tuning-train rows scores the
+   out-of-time validation rows) or ``oof`` (user-grouped out-of-fold over the development rows);
+   ``auto`` picks validation when it is out-of-time, else out-of-fold;
 3. refit on all development rows (everything before the test cutoffs, purged), predict test, compute metrics.
 """
 
@@ -139,15 +141,74 @@ def split_warnings(split: TimeSplit) -> list[str]:
     return out
 
 
+def threshold_source(setting: str, split: TimeSplit) -> str:
+    """``validation`` or ``oof``; ``auto``: out-of-time validation if the split has it, else out-of-fold."""
+    if setting not in ("auto", "validation", "oof"):
+        raise ValueError(f"train.threshold_source must be auto | validation | oof, got {setting!r}")
+    if setting == "auto":
+        return "validation" if split.validation_out_of_time else "oof"
+    return setting
+
+
+def out_of_fold(
+    data: Dataset, rows: np.ndarray, cfg: Config, params: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, out-of-fold probabilities) over ``rows``, folds grouped by user (seeded hash of user_id).
+
+    Each user's rows are scored by a model that never saw that user. Folds holding a single class in their
+    training part are skipped (their rows are left out of the result).
+    """
+    from churnflow.models.splits import _user_bucket
+
+    k = cfg.train.threshold_folds
+    if k < 2:
+        raise ValueError(f"train.threshold_folds must be >= 2, got {k}")
+    frame = data.frame.filter(pl.Series(rows))
+    fold = np.minimum((_user_bucket(frame.get_column("user_id"), cfg.seed + 1) * k).astype(np.int64), k - 1)
+    x = frame.select([pl.col(n).cast(pl.Float64) for n in data.feature_names]).to_numpy()
+    y = frame.get_column("label").cast(pl.Int64).to_numpy()
+    probs = np.full(len(y), np.nan)
+    for f in range(k):
+        held = fold == f
+        if not held.any() or len(np.unique(y[~held])) < 2:
+            continue
+        model = fit_model(
+            cfg.model.name,
+            params,
+            x[~held],
+            y[~held],
+            feature_names=data.feature_names,
+            seed=cfg.seed,
+            class_weight=cfg.train.class_weight,
+        )
+        probs[held] = model.predict_proba_matrix(x[held])
+    keep = ~np.isnan(probs)
+    if not keep.any():
+        raise ValueError("no out-of-fold predictions: every fold's training part holds a single class")
+    return y[keep], probs[keep]
+
+
 def train_final(data: Dataset, cfg: Config, tuned_params: dict[str, Any], split: TimeSplit) -> TrainResult:
-    """Fit with fixed + tuned params; choose the threshold on validation; refit on development; score test."""
+    """Fit with fixed + tuned params; choose the threshold on validation or out-of-fold predictions
+    (``train.threshold_source``); refit on all development rows; score the test rows.
+
+    ``validation_metrics["roc_auc"]`` is measured on the predictions the threshold was chosen on.
+    """
     from sklearn.metrics import roc_auc_score
 
     params = merge_params(cfg.model.fixed, tuned_params)
     common = {"feature_names": data.feature_names, "seed": cfg.seed, "class_weight": cfg.train.class_weight}
-    probe = fit_model(cfg.model.name, params, data.matrix(split.train), data.target(split.train), **common)
-    y_val = data.target(split.validation)
-    p_val = probe.predict_proba_matrix(data.matrix(split.validation))
+    source = threshold_source(cfg.train.threshold_source, split)
+    if source == "validation":
+        probe = fit_model(
+            cfg.model.name, params, data.matrix(split.train), data.target(split.train), **common
+        )
+        y_val = data.target(split.validation)
+        p_val = probe.predict_proba_matrix(data.matrix(split.validation))
+        where = "validation"
+    else:
+        y_val, p_val = out_of_fold(data, split.development, cfg, params)
+        where = f"{cfg.train.threshold_folds}-fold user-grouped out-of-fold"
     choice = choose_threshold(
         y_val,
         p_val,
@@ -155,6 +216,7 @@ def train_final(data: Dataset, cfg: Config, tuned_params: dict[str, Any], split:
         target_precision=cfg.train.threshold_target_precision,
         top_k_share=cfg.train.threshold_top_k_share,
     )
+    choice = ThresholdChoice(choice.threshold, choice.rule, f"{where} predictions: {choice.how}")
     val_metrics = {
         "roc_auc": float(roc_auc_score(y_val, p_val)) if len(set(y_val.tolist())) == 2 else float("nan")
     }
