@@ -199,38 +199,50 @@ def rollup_aggs() -> dict[str, pl.Expr]:
     }
 
 
-def _count(mask: pl.Expr) -> pl.Expr:
+def _count(mask: pl.Expr, n: pl.Expr) -> pl.Expr:
     """Per roll-up row: number of events (multiplicity ``n``) matching ``mask``."""
-    return mask.cast(pl.Int64) * pl.col("n")
+    return mask.cast(pl.Int64) * n
 
 
 def _when(mask: pl.Expr, value: pl.Expr) -> pl.Expr:
     return pl.when(mask).then(value).otherwise(None)
 
 
-@lru_cache(maxsize=1)
-def measure_columns() -> dict[str, tuple[pl.Expr, str]]:
+@lru_cache(maxsize=2)
+def measure_columns(per_event: bool = False) -> dict[str, tuple[pl.Expr, str]]:
     """Level 1b: each measure as (per roll-up row int64 value, reduction ``sum`` | ``max`` | ``min``).
 
     Roll-up rows come from :func:`rollup_aggs` (one event = a row with ``n = 1``). Sums are additive
     measures; maxima/minima are timestamps or last-value keys (null when no event qualifies). Every
     reduction is a sum, max or min, so pre-aggregating events into roll-up rows changes nothing.
+    ``per_event=True`` reads the roll-up columns straight from event columns (each event its own row).
     """
-    ts_max = pl.col("ts_max")
+    values = {name: expr for name, (expr, _) in rollup_values().items()}
+    keys = rollup_keys()
+
+    def col(name: str) -> pl.Expr:
+        if per_event and name in values:
+            return values[name]
+        if per_event and name in ("night", "weekend"):
+            return keys[name]
+        return pl.col(name)
+
+    n = col("n")
+    ts_max = col("ts_max")
     out: dict[str, tuple[pl.Expr, str]] = {
-        "events": (pl.col("n"), "sum"),
-        "songs": (_count(_is_song), "sum"),
-        "listen_us": (pl.col("length_us"), "sum"),
-        "paid_events": (_count(_is_paid), "sum"),
-        "paid_songs": (_count(_is_song & _is_paid), "sum"),
-        "redirects": (_count(pl.col("status") == 307), "sum"),
-        "night_songs": (_count(_is_song & pl.col("night")), "sum"),
-        "weekend_songs": (_count(_is_song & pl.col("weekend")), "sum"),
-        "event_minutes": (pl.col("minutes"), "sum"),
-        "song_minutes": (_is_song.cast(pl.Int64) * pl.col("minutes"), "sum"),
+        "events": (n, "sum"),
+        "songs": (_count(_is_song, n), "sum"),
+        "listen_us": (col("length_us"), "sum"),
+        "paid_events": (_count(_is_paid, n), "sum"),
+        "paid_songs": (_count(_is_song & _is_paid, n), "sum"),
+        "redirects": (_count(pl.col("status") == 307, n), "sum"),
+        "night_songs": (_count(_is_song & col("night"), n), "sum"),
+        "weekend_songs": (_count(_is_song & col("weekend"), n), "sum"),
+        "event_minutes": (col("minutes"), "sum"),
+        "song_minutes": (_is_song.cast(pl.Int64) * col("minutes"), "sum"),
     }
     for page in COUNTED_PAGES:
-        out[f"page_{slug(page)}"] = (_count(pl.col("page") == page), "sum")
+        out[f"page_{slug(page)}"] = (_count(pl.col("page") == page, n), "sum")
     out |= {
         "last_ts": (ts_max, "max"),
         "last_song_ts": (_when(_is_song, ts_max), "max"),
@@ -238,13 +250,13 @@ def measure_columns() -> dict[str, tuple[pl.Expr, str]]:
         "last_female_key": (ts_max * 2 + (pl.col("gender") == "F").cast(pl.Int64), "max"),
         "last_ua_key": (ts_max * (1 << CODE_BITS) + pl.col("ua_code"), "max"),
         "last_loc_key": (ts_max * (1 << CODE_BITS) + pl.col("loc_code"), "max"),
-        "registration": (pl.col("reg_max"), "max"),
+        "registration": (col("reg_max"), "max"),
     }
     for page in RECENCY_PAGES:
         out[f"last_{slug(page)}_ts"] = (_when(pl.col("page") == page, ts_max), "max")
     out |= {
-        "first_ts": (pl.col("ts_min"), "min"),
-        "first_paid_ts": (_when(_is_paid, pl.col("ts_min")), "min"),
+        "first_ts": (col("ts_min"), "min"),
+        "first_paid_ts": (_when(_is_paid, col("ts_min")), "min"),
     }
     return {k: (v.cast(pl.Int64), how) for k, (v, how) in out.items()}
 
@@ -259,9 +271,9 @@ def measure_aggs() -> tuple[dict[str, pl.Expr], dict[str, pl.Expr], dict[str, pl
     )
 
 
-def measure_row_exprs() -> dict[str, pl.Expr]:
+def measure_row_exprs(per_event: bool = False) -> dict[str, pl.Expr]:
     """The per-row measure columns, to add with ``with_columns`` before aggregating per segment."""
-    return {k: expr for k, (expr, _) in measure_columns().items()}
+    return {k: expr for k, (expr, _) in measure_columns(per_event).items()}
 
 
 @dataclass(frozen=True)

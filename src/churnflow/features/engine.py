@@ -35,7 +35,6 @@ from churnflow.features.definitions import (
     measure_row_exprs,
     rollup_aggs,
     rollup_keys,
-    rollup_values,
     sum_measure_names,
     user_agent_code,
     window_offsets,
@@ -368,17 +367,6 @@ def _fill_zero(names: tuple[str, ...]) -> list[pl.Expr]:
 
 
 @lru_cache(maxsize=1)
-def _per_event_rollup() -> dict[str, pl.Expr]:
-    """Each event as its own roll-up row (``n = 1``): the measures then read it like offline roll-ups."""
-    keys = rollup_keys()
-    return {
-        "night": keys["night"],
-        "weekend": keys["weekend"],
-        **{name: expr for name, (expr, _) in rollup_values().items()},
-    }
-
-
-@lru_cache(maxsize=1)
 def _online_stream_columns() -> dict[str, pl.Expr]:
     """Per-event distinct-count and session measures on one user's ts-sorted events.
 
@@ -426,23 +414,20 @@ def compute_feature_row(
         _code_expr(events.get_column("user_agent"), user_agent_code).alias("ua_code"),
         _code_expr(events.get_column("location"), location_code).alias("loc_code"),
     ]
-    prepared = events.select(_normalise_exprs(schema, context))
-    rows = (
-        prepared.filter(pl.col("ts_ms") < cutoff_ms)
-        .sort("ts_ms")
-        .with_columns(
-            seg=pl.lit(pl.Series(edges, dtype=pl.Int64)).search_sorted(pl.col("ts_ms"), side="right"),
-            **_online_stream_columns(),
-            **_per_event_rollup(),
-        )
-        .with_columns(**measure_row_exprs())
+    prepared = events.select(_normalise_exprs(schema, context)).filter(pl.col("ts_ms") < cutoff_ms)
+    if not prepared.get_column("ts_ms").is_sorted():
+        prepared = prepared.sort("ts_ms")
+    rows = prepared.with_columns(
+        seg=pl.lit(pl.Series(edges, dtype=pl.Int64)).search_sorted(pl.col("ts_ms"), side="right"),
+        **_online_stream_columns(),
+        **measure_row_exprs(per_event=True),
     )
     names = sum_measure_names()
     k = len(edges)
     # rows are ts-sorted, so seg is non-decreasing: running sums over rows, read at each segment's end
     mat = rows.select(_fill_zero(tuple(names))).to_numpy().astype(np.int64, copy=False)
     running = np.vstack([np.zeros((1, len(names)), dtype=np.int64), np.cumsum(mat, axis=0)])
-    cum = running[np.searchsorted(rows["seg"].to_numpy(), np.arange(k), side="right")]
+    cum = running[np.searchsorted(rows.get_column("seg").to_numpy(), np.arange(k), side="right")]
     at = {o: k - 1 - i for i, o in enumerate(offsets)}  # offset → row of boundary T - o
     env: dict[str, int | float | None] = {"T": cutoff_ms}
     for j, m in enumerate(names):
