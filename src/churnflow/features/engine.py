@@ -355,7 +355,7 @@ def compute_feature_frame(
         raise FeatureInputError(f"cutoffs.cutoff: out of range for user {bad['user_id'][0]!r}")
     prepared = prepare_events(events.lazy(), users)
     bnd = boundaries(cut, cfg)
-    base = prepared.with_columns(seg=_segment_assigner(bnd)).filter(pl.col("seg") >= 0).collect()
+    base = prepared.with_columns(seg=_segment_assigner(bnd)).filter(pl.col("seg") >= 0).drop("key").collect()
     frame = window_frame(cumulative(segment_partials(base, bnd)), cut, cfg)
     return frame.join(users, on="uid").select("user_id", "T", *feature_exprs(cfg))
 
