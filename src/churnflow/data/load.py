@@ -284,40 +284,43 @@ def _iter_blocks(path: Path, block_bytes: int, progress: Any) -> Iterator[tuple[
 
 
 # ---------------------------------------------------------------------------------------- validation
-def _reason_expr(min_ts: int, max_ts: int) -> pl.Expr:
-    """Per decoded row: the first validation failure as a reason code, or null when the row is valid."""
+def _checks(min_ts: int, max_ts: int) -> list[tuple[pl.Expr, str]]:
+    """The validation rules in priority order: (condition that makes a row bad, reason code)."""
 
     def invalid(key: str, allowed: tuple[Any, ...]) -> pl.Expr:
         return pl.col(key).is_not_null() & ~pl.col(key).is_in(list(allowed))
 
-    expr = pl.when(pl.col("_null"))
-    chain = expr.then(pl.lit("not_an_object"))
-    for key in REQUIRED_RAW_KEYS:
-        chain = chain.when(pl.col(key).is_null()).then(pl.lit(f"missing:{key}"))
-    reg = pl.col("registration")
-    chain = (
-        chain.when((pl.col("ts") < min_ts) | (pl.col("ts") >= max_ts))
-        .then(pl.lit("impossible_ts"))
-        .when(reg.is_not_null() & (reg.is_nan() | (reg < min_ts) | (reg >= max_ts)))
-        .then(pl.lit("impossible_registration"))
-        .when(invalid("auth", AUTH_VALUES))
-        .then(pl.lit("invalid_value:auth"))
-        .when(invalid("level", LEVEL_VALUES))
-        .then(pl.lit("invalid_value:level"))
-        .when(invalid("method", METHOD_VALUES))
-        .then(pl.lit("invalid_value:method"))
-        .when(invalid("status", STATUS_VALUES))
-        .then(pl.lit("invalid_value:status"))
-        .when(invalid("gender", GENDER_VALUES))
-        .then(pl.lit("invalid_value:gender"))
-        .when(pl.col("sessionId") < 0)
-        .then(pl.lit("invalid_value:sessionId"))
-        .when(pl.col("itemInSession") < 0)
-        .then(pl.lit("invalid_value:itemInSession"))
-        .when(pl.col("length").is_nan() | (pl.col("length") < 0))
-        .then(pl.lit("invalid_value:length"))
-    )
+    reg, length = pl.col("registration"), pl.col("length")
+    return [
+        (pl.col("_null"), "not_an_object"),
+        *((pl.col(key).is_null(), f"missing:{key}") for key in REQUIRED_RAW_KEYS),
+        ((pl.col("ts") < min_ts) | (pl.col("ts") >= max_ts), "impossible_ts"),
+        (reg.is_not_null() & (reg.is_nan() | (reg < min_ts) | (reg >= max_ts)), "impossible_registration"),
+        (invalid("auth", AUTH_VALUES), "invalid_value:auth"),
+        (invalid("level", LEVEL_VALUES), "invalid_value:level"),
+        (invalid("method", METHOD_VALUES), "invalid_value:method"),
+        (invalid("status", STATUS_VALUES), "invalid_value:status"),
+        (invalid("gender", GENDER_VALUES), "invalid_value:gender"),
+        (pl.col("sessionId") < 0, "invalid_value:sessionId"),
+        (pl.col("itemInSession") < 0, "invalid_value:itemInSession"),
+        (length.is_nan() | (length < 0), "invalid_value:length"),
+    ]
+
+
+def _reason_expr(min_ts: int, max_ts: int) -> pl.Expr:
+    """Per decoded row: the first validation failure as a reason code, or null when the row is valid."""
+    checks = _checks(min_ts, max_ts)
+    first_cond, first_code = checks[0]
+    chain = pl.when(first_cond).then(pl.lit(first_code))
+    for cond, code in checks[1:]:
+        chain = chain.when(cond).then(pl.lit(code))
     return chain.otherwise(pl.lit(None, dtype=pl.String)).alias("_reason")
+
+
+def _bad_expr(min_ts: int, max_ts: int) -> pl.Expr:
+    """Per decoded row: does any rule (or an earlier decoding failure in ``_pre``) reject it? (cheap)"""
+    conds = [cond.fill_null(False) for cond, _ in _checks(min_ts, max_ts)]
+    return (pl.col("_pre").is_not_null() | pl.any_horizontal(conds)).alias("_bad")
 
 
 def _ts_bounds(cfg: DataConfig) -> tuple[int, int]:
@@ -447,24 +450,19 @@ def _decode_block(block: bytes, first_line: int) -> pl.DataFrame:
     one row per line (``read_ndjson`` skips blank lines; CR before LF is JSON whitespace). Any other
     block is split into lines and decoded by :func:`_decode_lines`.
     """
+    n_lines = block.count(b"\n") + 1
     try:
-        whole = pl.Series("_b", [block], dtype=pl.Binary).cast(pl.String)
-    except pl.exceptions.PolarsError:
-        whole = None
-    if whole is not None:
-        n_lines = block.count(b"\n") + 1
-        try:
-            raw = pl.read_ndjson(io.BytesIO(block), schema=_STRICT_DTYPES)
-        except pl.exceptions.PolarsError:
-            raw = None
-        if raw is not None and raw.height == n_lines:
-            return raw.with_columns(
-                *(pl.col(k).cast(pl.String) for k in _STRING_KEYS),
-                (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("_line"),
-                pl.lit(None, dtype=pl.String).alias("_text"),
-                pl.lit(None, dtype=pl.String).alias("_pre"),
-                pl.lit(False).alias("_null"),
-            ).select(["_line", "_text", "_pre", "_null", *RAW_KEYS])
+        raw = pl.read_ndjson(io.BytesIO(block), schema=_STRICT_DTYPES)
+    except pl.exceptions.PolarsError:  # a bad line, a wrong type or invalid UTF-8 somewhere
+        raw = None
+    if raw is not None and raw.height == n_lines:
+        return raw.with_columns(
+            *(pl.col(k).cast(pl.String) for k in _STRING_KEYS),
+            (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("_line"),
+            pl.lit(None, dtype=pl.String).alias("_text"),
+            pl.lit(None, dtype=pl.String).alias("_pre"),
+            pl.lit(False).alias("_null"),
+        ).select(["_line", "_text", "_pre", "_null", *RAW_KEYS])
     lines = _split_lines(block, first_line)
     bad_utf8 = lines.filter(pl.col("_badutf8"))
     decoded = _decode_lines(lines.filter(~pl.col("_badutf8")).drop("_badutf8"))
@@ -497,8 +495,11 @@ def _validate_block(
 
     Quarantined rows without their ``_text`` get it back from ``block`` (line ``_line - first_line``).
     """
-    checked = decoded.with_columns(pl.coalesce(pl.col("_pre"), _reason_expr(*bounds)).alias("_reason"))
-    bad = checked.filter(pl.col("_reason").is_not_null())
+    flagged = decoded.with_columns(_bad_expr(*bounds))
+    bad = flagged.filter(pl.col("_bad")).with_columns(
+        pl.coalesce(pl.col("_pre"), _reason_expr(*bounds)).alias("_reason")
+    )
+    checked = flagged
     if bad.height and block is not None and bad["_text"].null_count():
         raw_lines = block.split(b"\n")
         texts = [raw_lines[n - first_line].decode("utf-8", "replace").rstrip("\r") for n in bad["_line"]]
@@ -512,7 +513,7 @@ def _validate_block(
             {"source_file": source, "source_line": line, "reason": reason, "raw": text}
             for line, reason, text in zip(bad["_line"], bad["_reason"], bad["_text"], strict=True)
         )
-    good = checked.filter(pl.col("_reason").is_null()).with_columns(
+    good = checked.filter(~pl.col("_bad")).with_columns(
         pl.lit(source).alias("source_file"), pl.col("_line").alias("source_line")
     )
     if good.height == 0:
