@@ -60,6 +60,8 @@ _TS_LIMIT: Final[int] = 1 << TS_BITS
 #: Seed of the artist / (artist, song) hashes behind the distinct counts (a collision within one user's
 #: catalogue, ~n²/2**65 for n distinct songs, would merge two songs).
 HASH_SEED: Final[int] = 20_181_001
+#: Odd 64-bit multiplier mixing the user index into those hashes (one group key per (user, value)).
+_USER_MIX: Final[int] = 0x9E3779B97F4A7C15
 _I64_MIN: Final[int] = -(2**63)
 _I64_MAX: Final[int] = 2**63 - 1
 
@@ -250,12 +252,16 @@ def segment_partials(base: pl.DataFrame, bnd: pl.DataFrame) -> pl.DataFrame:
             .group_by("seg")
             .agg(pl.len().cast(pl.Int64).alias(stream.measure))
         )
-    # songs first played: one (user, artist, song) table serves distinct songs and distinct artists
-    plans.append(
-        lazy.filter(pl.col("artist_h").is_not_null())
-        .group_by("uid", "artist_h", "song_h")
-        .agg(pl.col("seg").min())
-    )
+    # first plays: one 64-bit key per (user, artist) / (user, artist, song); only per-segment counts come back
+    user_mix = pl.col("uid").cast(pl.UInt64) * _USER_MIX
+    for measure, column in (("new_artists", "artist_h"), ("new_songs", "song_h")):
+        plans.append(
+            lazy.filter(pl.col(column).is_not_null())
+            .group_by(key=pl.col(column) ^ user_mix)
+            .agg(pl.col("seg").min())
+            .group_by("seg")
+            .agg(pl.len().cast(pl.Int64).alias(measure))
+        )
     sessions = lazy.group_by("uid", "session_id").agg(start=pl.col("ts_ms").min(), seg=pl.col("seg").min())
     gap = pl.col("start") - pl.col("start").shift(1)
     plans.append(
@@ -280,19 +286,9 @@ def segment_partials(base: pl.DataFrame, bnd: pl.DataFrame) -> pl.DataFrame:
         .group_by("seg")
         .agg(session_ms=pl.col("contrib").sum().cast(pl.Int64))
     )
-    rollup, *parts, played, gaps, pieces = [plan.collect() for plan in plans]
+    rollup, *parts = [plan.collect() for plan in plans]
     measured = with_context_codes(rollup).lazy().with_columns(**measure_row_exprs())
     parts.insert(0, measured.group_by("seg").agg(**sums, **maxima, **minima).collect())
-    parts.append(
-        played.filter(pl.col("song_h").is_not_null()).group_by("seg").agg(new_songs=pl.len().cast(pl.Int64))
-    )
-    parts.append(
-        played.group_by("uid", "artist_h")
-        .agg(pl.col("seg").min())
-        .group_by("seg")
-        .agg(new_artists=pl.len().cast(pl.Int64))
-    )
-    parts += [gaps, pieces]
     out = bnd
     for part in parts:
         out = out.join(part, on="seg", how="left")
