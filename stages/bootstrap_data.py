@@ -31,7 +31,9 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="Composed configu
         typer.echo(f"{raw_dir}/ already holds raw events: leaving it as it is.")
         return
     if cfg.data.source != "simulated":
-        typer.echo(f"{raw_dir}/ is empty and data.source={cfg.data.source!r}: drop your export there.", err=True)
+        typer.echo(
+            f"{raw_dir}/ is empty and data.source={cfg.data.source!r}: drop your export there.", err=True
+        )
         raise typer.Exit(code=1)
 
     from churnflow.simulate import simulate_to_dir

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 class LabelsConfig:
     """Point-in-time churn definition and cutoff schedule."""
 
-    first_cutoff_days: int = 14  # first cutoff, in days after the first event
-    cutoff_every_days: int = 7
+    first_cutoff_days: int = 7  # first cutoff, in days after the first event
+    cutoff_every_days: int = 3
     horizon_days: int = 14
     use_cancellation: bool = True
     use_inactivity: bool = True
