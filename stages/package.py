@@ -51,6 +51,10 @@ def main(
     reference = _read_json(drift_reference, "--drift-reference")
     check_feature_coverage(list(model_meta.get("feature_names", [])), feature_names(cfg.features))
     uri = resolve_tracking_uri(cfg.tracking)
+    # bentoml.mlflow.import_model resolves models:/ URIs through MLflow's global registry URI (which an
+    # inherited MLFLOW_REGISTRY_URI would otherwise point elsewhere): pin both to the tracking store.
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     with console.status("resolving the registered model alias"):
         ref = resolve_alias(client, cfg.tracking.registered_model)

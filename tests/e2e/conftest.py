@@ -66,7 +66,8 @@ def make_pipeline_repo(dest: Path, overrides: list[str]) -> PipelineRepo:
         shutil.copy2(REPO_ROOT / rel, target)
     write_params(dest / "conf", dest / "params.yaml", overrides)
     homes = dest / ".homes"
-    env = dict(os.environ)
+    # In-process MLflow calls of other tests export MLFLOW_*_URI into os.environ: start clean.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(
         {
             "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
