@@ -21,6 +21,7 @@ import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -256,8 +257,11 @@ def _kind(path: Path) -> str | None:
     return None
 
 
-def _iter_blocks(path: Path, block_bytes: int, progress: Any) -> Iterator[tuple[bytes, int]]:
-    """Yield ``(block, first_line_number)``: blocks of whole lines (no trailing newline), BOM removed."""
+def _iter_blocks(path: Path, block_bytes: int, progress: Any) -> Iterator[tuple[bytes, int, int]]:
+    """Yield ``(block, first_line_number, n_lines)``: whole lines (no trailing newline), BOM removed.
+
+    ``n_lines`` is the block's newline count + 1 (blank lines included), counted once here.
+    """
     opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as fh:
         carry = b""
@@ -268,19 +272,21 @@ def _iter_blocks(path: Path, block_bytes: int, progress: Any) -> Iterator[tuple[
             if not chunk:
                 break
             progress.update(len(chunk))
-            data = carry + chunk if carry else chunk
             if first:
-                data = data.removeprefix(b"\xef\xbb\xbf")
+                chunk = chunk.removeprefix(b"\xef\xbb\xbf")
                 first = False
-            cut = data.rfind(b"\n")
+            cut = chunk.rfind(b"\n")
             if cut < 0:
-                carry = data
+                carry = carry + chunk
                 continue
-            block, carry = data[:cut], data[cut + 1 :]
-            yield block, line_no
-            line_no += block.count(b"\n") + 1
+            # one copy: the carried tail joined with the chunk up to its last newline
+            block = b"".join((carry, memoryview(chunk)[:cut])) if carry else chunk[:cut]
+            carry = chunk[cut + 1 :]
+            n_lines = block.count(b"\n") + 1
+            yield block, line_no, n_lines
+            line_no += n_lines
         if carry:
-            yield carry, line_no
+            yield carry, line_no, carry.count(b"\n") + 1
 
 
 # ---------------------------------------------------------------------------------------- validation
@@ -441,7 +447,7 @@ def _split_lines(block: bytes, first_line: int) -> pl.DataFrame:
     return lines.filter(pl.col("_text").str.strip_chars().str.len_bytes() > 0)
 
 
-def _decode_block(block: bytes, first_line: int) -> pl.DataFrame:
+def _decode_block(block: bytes, first_line: int, n_lines: int | None = None) -> pl.DataFrame:
     """Decode one block of lines into raw-key columns plus ``_line``, ``_text``, ``_pre``, ``_null``.
 
     Fastest path: a block of valid UTF-8 goes to ``pl.read_ndjson`` whole with a strict schema (string
@@ -450,7 +456,8 @@ def _decode_block(block: bytes, first_line: int) -> pl.DataFrame:
     one row per line (``read_ndjson`` skips blank lines; CR before LF is JSON whitespace). Any other
     block is split into lines and decoded by :func:`_decode_lines`.
     """
-    n_lines = block.count(b"\n") + 1
+    if n_lines is None:
+        n_lines = block.count(b"\n") + 1
     try:
         raw = pl.read_ndjson(io.BytesIO(block), schema=_STRICT_DTYPES)
     except pl.exceptions.PolarsError:  # a bad line, a wrong type or invalid UTF-8 somewhere
@@ -564,6 +571,30 @@ def _parquet_blocks(path: Path, block_rows: int) -> Iterator[tuple[pl.DataFrame,
         first += frame.height
 
 
+def _prefetch_decoded(
+    path: Path, block_bytes: int, progress: Any
+) -> Iterator[tuple[bytes, int, pl.DataFrame]]:
+    """Yield ``(block, first_line, decoded)`` in file order, reading and decoding the next block in a
+    worker thread while the caller validates and spills the current one (Polars releases the GIL).
+
+    At most one block is decoded ahead, so memory grows by one block only.
+    """
+    blocks = _iter_blocks(path, block_bytes, progress)
+
+    def next_decoded() -> tuple[bytes, int, pl.DataFrame] | None:
+        item = next(blocks, None)
+        if item is None:
+            return None
+        block, first_line, n_lines = item
+        return block, first_line, _decode_block(block, first_line, n_lines)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnflow-decode") as pool:
+        pending = pool.submit(next_decoded)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next_decoded)
+            yield item
+
+
 def _pass1(inputs: list[Path], cfg: DataConfig, spill: Path, progress: bool) -> _Pass1:
     """Read every input once: decode, validate, quarantine, spill valid events in sorted parts."""
     files = discover_files(inputs)
@@ -588,8 +619,7 @@ def _pass1(inputs: list[Path], cfg: DataConfig, spill: Path, progress: bool) -> 
                     part_no += 1
                 bar.update(path.stat().st_size)
                 continue
-            for block, first_line in _iter_blocks(path, cfg.block_bytes, bar):
-                decoded = _decode_block(block, first_line)
+            for block, first_line, decoded in _prefetch_decoded(path, cfg.block_bytes, bar):
                 _validate_block(decoded, source, bounds, state, spill, part_no, block, first_line)
                 part_no += 1
     return state
@@ -638,13 +668,25 @@ def _arrow_schema() -> pa.Schema:
 def _write_sorted(
     parts: list[Path], ranges: list[tuple[str, str]] | None, files: dict[str, _FileStats], target: Path
 ) -> int:
-    """Write the sorted, de-duplicated events of ``parts`` to ``target`` range by range; rows written."""
+    """Write the sorted, de-duplicated events of ``parts`` to ``target`` range by range; rows written.
+
+    Range k is compressed and written by a worker thread while range k+1 is read and sorted; ranges are
+    written strictly in order and at most one range waits to be written, so memory stays bounded.
+    """
     schema = _arrow_schema()
     written = 0
-    with pq.ParquetWriter(target, schema, compression="zstd", write_statistics=True) as writer:
+    with (
+        pq.ParquetWriter(target, schema, compression="zstd", write_statistics=True) as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnflow-write") as pool,
+    ):
         if not parts:
             writer.write_table(schema.empty_table())
             return 0
+
+        def write(frame: pl.DataFrame) -> None:
+            writer.write_table(frame.to_arrow().cast(schema), row_group_size=1_048_576)
+
+        pending: Future[None] | None = None
         scan = pl.scan_parquet(parts)
         for lo, hi in ranges if ranges is not None else [(None, None)]:
             query = scan if lo is None else scan.filter(pl.col("user_id").is_between(pl.lit(lo), pl.lit(hi)))
@@ -652,7 +694,12 @@ def _write_sorted(
             if lo is None:
                 frame = frame.sort(["ts", "session_id", "item_in_session", "source_file", "source_line"])
             written += frame.height
-            writer.write_table(frame.to_arrow().cast(schema), row_group_size=1_048_576)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write, frame)
+            del frame
+        if pending is not None:
+            pending.result()
     return written
 
 
