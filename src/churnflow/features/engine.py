@@ -24,9 +24,17 @@ import numpy as np
 import polars as pl
 
 from churnflow.config.features import FeaturesConfig
+from churnflow.data.schema import PAGES
 from churnflow.features.definitions import (
+    CODE_BITS,
+    COUNTED_PAGES,
     DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
     PSEUDO_STREAMS,
+    RECENCY_PAGES,
+    SESSION_MEASURES,
+    SONG_PAGE,
     TS_BITS,
     evaluate_features,
     feature_exprs,
@@ -35,6 +43,7 @@ from churnflow.features.definitions import (
     measure_row_exprs,
     rollup_aggs,
     rollup_keys,
+    slug,
     sum_measure_names,
     user_agent_code,
     window_offsets,
@@ -356,34 +365,159 @@ def compute_feature_frame(
     return frame.join(users, on="uid").select("user_id", "T", *feature_exprs(cfg))
 
 
-@lru_cache(maxsize=4)
-def _fill_zero(names: tuple[str, ...]) -> list[pl.Expr]:
-    """Sum measures with nulls as 0 (a sum ignores nulls)."""
-    return [pl.col(n).fill_null(0) for n in names]
+#: Page → small integer code for the online path (-1: null or a page outside the schema).
+_PAGE_CODE: Final[dict[str, int]] = {p: i for i, p in enumerate(PAGES)}
+_SONG_CODE: Final[int] = _PAGE_CODE[SONG_PAGE]
+#: Columns of the online per-event matrix (all int64, nulls replaced; ``*_ok`` flags say "not null").
+_ONLINE_COLUMNS: Final[tuple[str, ...]] = (
+    "ts_ms",
+    "session",
+    "page",
+    "paid",
+    "paid_ok",
+    "female",
+    "female_ok",
+    "redirect",
+    "length_us",
+    "artist",
+    "song",
+    "registration_ms",
+    "registration_ok",
+)
+_ONLINE_SUMS: Final[tuple[str, ...]] = (
+    "events",
+    "songs",
+    "listen_us",
+    "paid_events",
+    "paid_songs",
+    "redirects",
+    "night_songs",
+    "weekend_songs",
+    "event_minutes",
+    "song_minutes",
+    *(f"page_{slug(p)}" for p in COUNTED_PAGES),
+    *(s.measure for s in PSEUDO_STREAMS),
+    *SESSION_MEASURES,
+)
+_ONLINE_MAXIMA: Final[tuple[str, ...]] = (
+    "last_ts",
+    "last_song_ts",
+    "last_paid_key",
+    "last_female_key",
+    "last_ua_key",
+    "last_loc_key",
+    "registration",
+    *(f"last_{slug(p)}_ts" for p in RECENCY_PAGES),
+)
+_ONLINE_MINIMA: Final[tuple[str, ...]] = ("first_ts", "first_paid_ts")
+_COUNTED_CODES: Final[np.ndarray] = np.array([_PAGE_CODE[p] for p in COUNTED_PAGES], dtype=np.int64)
+_RECENCY_CODES: Final[tuple[int, ...]] = tuple(_PAGE_CODE[p] for p in RECENCY_PAGES)
 
 
-@lru_cache(maxsize=1)
-def _online_stream_columns() -> dict[str, pl.Expr]:
-    """Per-event distinct-count and session measures on one user's ts-sorted events.
+@lru_cache(maxsize=16)
+def _online_event_exprs(dtypes: tuple[pl.DataType, ...]) -> tuple[pl.Expr, ...]:
+    """The per-event integer columns :data:`_ONLINE_COLUMNS` of one user's raw events (one select).
 
-    Same quantities as the streams of :func:`segment_partials`: on a ts-sorted frame "first occurrence"
-    is ``is_first_distinct``; a session's time is the sum of the ts increments between its consecutive
-    events; gaps are start-to-start and counted at the later start. Summed per segment afterwards.
+    ``dtypes``: the raw dtypes of :data:`REQUIRED_EVENT_COLUMNS`. The conversions are those of
+    :func:`_normalise_exprs` and the per-event values of :func:`measure_columns` (``length_us``, the
+    level / gender / status tests, the artist and (artist, song) hashes); distinct values of session
+    and hashes become dense codes (0: null), which is all the "first occurrence" streams need.
     """
-    ts = pl.col("ts_ms")
-    artist_h, song_h = pl.col("artist_h"), pl.col("song_h")
-    start = pl.col("session_id").is_first_distinct()
-    prev_start = pl.when(start).then(ts).otherwise(None).forward_fill().shift(1)
-    gap = pl.when(start).then(ts - prev_start).otherwise(None)
-    return {
-        "sessions": start.cast(pl.Int64),
-        "active_days": (ts // DAY_MS).is_first_distinct().cast(pl.Int64),
-        "new_artists": (artist_h.is_not_null() & artist_h.is_first_distinct()).cast(pl.Int64),
-        "new_songs": (song_h.is_not_null() & song_h.is_first_distinct()).cast(pl.Int64),
-        "session_ms": (ts - ts.shift(1).over("session_id")).fill_null(0).cast(pl.Int64),
-        "session_gap_ms": gap.cast(pl.Int64),
-        "session_gaps": gap.is_not_null().cast(pl.Int64),
-    }
+    schema = dict(zip(REQUIRED_EVENT_COLUMNS, dtypes, strict=True))
+    page = _as_string("page", schema["page"])
+    is_song = page == SONG_PAGE
+    artist = _as_string("artist", schema["artist"])
+    song = _as_string("song", schema["song"])
+    played = is_song & artist.is_not_null()
+    artist_h = pl.when(played).then(artist.hash(HASH_SEED)).otherwise(None)
+    song_h = (
+        pl.when(played & song.is_not_null())
+        .then(artist.hash(HASH_SEED) ^ song.hash(HASH_SEED + 1))
+        .otherwise(None)
+    )
+    paid = pl.col("level") == "paid"
+    female = pl.col("gender") == "F"
+    registration = _epoch_ms("registration", schema["registration"])
+    i64 = pl.Int64
+    return (
+        _epoch_ms("ts", schema["ts"]).alias("ts_ms"),
+        pl.col("session_id").cast(i64).rank("dense").fill_null(0).cast(i64).alias("session"),
+        page.replace_strict(list(_PAGE_CODE), list(_PAGE_CODE.values()), default=-1, return_dtype=i64)
+        .fill_null(-1)
+        .alias("page"),
+        paid.fill_null(False).cast(i64).alias("paid"),
+        paid.is_not_null().cast(i64).alias("paid_ok"),
+        female.fill_null(False).cast(i64).alias("female"),
+        female.is_not_null().cast(i64).alias("female_ok"),
+        (pl.col("status").cast(i64) == 307).fill_null(False).cast(i64).alias("redirect"),
+        pl.when(is_song)
+        .then((pl.col("length").cast(pl.Float64) * 1e6).round(0))
+        .otherwise(0.0)
+        .cast(i64)
+        .fill_null(0)
+        .alias("length_us"),
+        artist_h.rank("dense").fill_null(0).cast(i64).alias("artist"),
+        song_h.rank("dense").fill_null(0).cast(i64).alias("song"),
+        registration.fill_null(0).alias("registration_ms"),
+        registration.is_not_null().cast(i64).alias("registration_ok"),
+    )
+
+
+def _context_codes(
+    events: pl.DataFrame, name: str, fn: Callable[[str], int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``fn`` of each event's ``name`` string, and a "not null" flag (both int64 arrays)."""
+    values = events.get_column(name)
+    if values.null_count() == 0 and values.n_unique() == 1:  # one user's request: usually one value
+        code = fn(str(values[0]))
+        return np.full(values.len(), code, dtype=np.int64), np.ones(values.len(), dtype=np.int64)
+    distinct, codes = _code_map(values.cast(pl.String).unique().sort(), fn)
+    mapped = values.cast(pl.String).replace_strict(distinct, codes, default=None, return_dtype=pl.Int64)
+    return mapped.fill_null(0).to_numpy(), mapped.is_not_null().cast(pl.Int64).to_numpy()
+
+
+def _first_occurrence(codes: np.ndarray) -> np.ndarray:
+    """int64 0/1: 1 at the first row of each distinct value of ``codes`` (``is_first_distinct``)."""
+    out = np.zeros(codes.size, dtype=np.int64)
+    out[np.unique(codes, return_index=True)[1]] = 1
+    return out
+
+
+@lru_cache(maxsize=8)
+def _window_keys(
+    windows_days: tuple[int, ...], offsets: tuple[int, ...]
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Env names of the window values and, per name block, the boundary columns it subtracts.
+
+    Returns (names, pairs): names are ``<m>__all`` for every sum measure, then per window ``<m>__<w>d``
+    and ``<m>__p<w>d``; ``pairs[i] = (a, b)`` means block i is ``cum[:, a] - cum[:, b]`` (b = -1: cum[:, a]).
+    """
+    if list(_ONLINE_SUMS) != sum_measure_names():
+        raise AssertionError("online sum measures out of sync with definitions.measure_columns")
+    _, maxima, minima = measure_aggs()
+    if (tuple(maxima), tuple(minima)) != (_ONLINE_MAXIMA, _ONLINE_MINIMA):
+        raise AssertionError("online extrema out of sync with definitions.measure_columns")
+    k = len(offsets)
+    at = {o: k - 1 - i for i, o in enumerate(offsets)}  # offset → column of boundary T - o
+    names = [f"{m}__all" for m in _ONLINE_SUMS]
+    pairs = [(at[0], -1)]
+    for w in windows_days:
+        names += [f"{m}__{w}d" for m in _ONLINE_SUMS]
+        names += [f"{m}__p{w}d" for m in _ONLINE_SUMS]
+        pairs += [(at[0], at[w]), (at[w], at[2 * w])]
+    return tuple(names), np.array(pairs, dtype=np.int64)
+
+
+def _masked_max(values: np.ndarray, mask: np.ndarray) -> int | None:
+    """Max of ``values`` where ``mask`` (None when nothing qualifies, like a Polars max)."""
+    picked = values[mask]
+    return int(picked.max()) if picked.size else None
+
+
+def _masked_min(values: np.ndarray, mask: np.ndarray) -> int | None:
+    """Min of ``values`` where ``mask`` (None when nothing qualifies, like a Polars min)."""
+    picked = values[mask]
+    return int(picked.min()) if picked.size else None
 
 
 def compute_feature_row(
@@ -391,47 +525,102 @@ def compute_feature_row(
 ) -> list[int | float | None]:
     """Features of one user's eager ``events`` at one cutoff (epoch ms), in registry order.
 
-    Same measures (level 1) and feature formulas (level 3) as :func:`compute_feature_frame`; level 2
-    runs on the single cutoff's segments without a query planner: one aggregation over the events, running
-    totals in numpy, formulas evaluated on the row (the request path).
+    Same measures (level 1) and feature formulas (level 3) as :func:`compute_feature_frame`, with the
+    same int64 arithmetic: one Polars select turns the events into integer columns, the measures are
+    numpy masks over the ts-sorted events with ts < cutoff, running sums read at the window boundaries
+    give the windows, and the formulas are evaluated on the row (the request path, no query planner).
     """
     if not 0 <= cutoff_ms < _TS_LIMIT:
         raise FeatureInputError(f"cutoff: epoch ms {cutoff_ms} out of range")
-    offsets = window_offsets(cfg)
-    edges = [cutoff_ms - o * DAY_MS for o in reversed(offsets)]  # ascending, last = T
-    _, maxima, minima = measure_aggs()
+    offsets = tuple(window_offsets(cfg))
+    names, pairs = _window_keys(tuple(cfg.windows_days), offsets)
     schema = events.collect_schema()
     _check_columns(schema)
     nulls = events.get_column("ts").null_count()
     if nulls:
         raise FeatureInputError(f"events.ts: {nulls} null timestamp(s)")
-    context = [
-        pl.col("gender"),
-        _code_expr(events.get_column("user_agent"), user_agent_code).alias("ua_code"),
-        _code_expr(events.get_column("location"), location_code).alias("loc_code"),
-    ]
-    prepared = events.select(_normalise_exprs(schema, context)).filter(pl.col("ts_ms") < cutoff_ms)
-    if not prepared.get_column("ts_ms").is_sorted():
-        prepared = prepared.sort("ts_ms")
-    rows = prepared.with_columns(
-        seg=pl.lit(pl.Series(edges, dtype=pl.Int64)).search_sorted(pl.col("ts_ms"), side="right"),
-        **_online_stream_columns(),
-        **measure_row_exprs(per_event=True),
+    exprs = _online_event_exprs(tuple(schema[c] for c in REQUIRED_EVENT_COLUMNS))
+    cols = events.select(exprs).to_numpy(order="c").astype(np.int64, copy=False).T
+    ua, ua_ok = _context_codes(events, "user_agent", user_agent_code)
+    loc, loc_ok = _context_codes(events, "location", location_code)
+    ctx = np.vstack([ua, ua_ok, loc, loc_ok])
+    keep = cols[0] < cutoff_ms
+    if not keep.all():
+        cols, ctx = cols[:, keep], ctx[:, keep]
+    ts = cols[0]
+    if ts.size > 1 and not (ts[1:] >= ts[:-1]).all():
+        order = np.argsort(ts, kind="stable")
+        cols, ctx = cols[:, order], ctx[:, order]
+        ts = cols[0]
+    session, page, paid, paid_ok, female, female_ok, redirect, length_us = cols[1:9]
+    artist, song, registration, registration_ok = cols[9:13]
+    n = ts.size
+    is_song = (page == _SONG_CODE).astype(np.int64)
+    minutes = ts // MINUTE_MS
+    day = ts // DAY_MS
+    starts = _first_occurrence(session)
+    start_rows = np.flatnonzero(starts)
+    gap_ms = np.zeros(n, dtype=np.int64)
+    gaps = np.zeros(n, dtype=np.int64)
+    gap_ms[start_rows[1:]] = np.diff(ts[start_rows])
+    gaps[start_rows[1:]] = 1
+    by_session = np.argsort(session, kind="stable")  # ts order kept within a session
+    ts_s, ses_s = ts[by_session], session[by_session]
+    step = np.zeros(n, dtype=np.int64)
+    if n > 1:
+        step[1:] = np.where(ses_s[1:] == ses_s[:-1], ts_s[1:] - ts_s[:-1], 0)
+    session_ms = np.empty(n, dtype=np.int64)
+    session_ms[by_session] = step
+    new_day = np.ones(n, dtype=np.int64)
+    new_day[1:] = day[1:] != day[:-1]
+    per_event = np.empty((len(_ONLINE_SUMS), n), dtype=np.int64)
+    per_event[:10] = (
+        np.ones(n, dtype=np.int64),
+        is_song,
+        length_us,
+        paid,
+        is_song & paid,
+        redirect,
+        is_song & ((ts // HOUR_MS) % 24 < 6),
+        is_song & ((day + 3) % 7 >= 5),
+        minutes,
+        is_song * minutes,
     )
-    names = sum_measure_names()
-    k = len(edges)
-    # rows are ts-sorted, so seg is non-decreasing: running sums over rows, read at each segment's end
-    mat = rows.select(_fill_zero(tuple(names))).to_numpy().astype(np.int64, copy=False)
-    running = np.vstack([np.zeros((1, len(names)), dtype=np.int64), np.cumsum(mat, axis=0)])
-    cum = running[np.searchsorted(rows.get_column("seg").to_numpy(), np.arange(k), side="right")]
-    at = {o: k - 1 - i for i, o in enumerate(offsets)}  # offset → row of boundary T - o
-    env: dict[str, int | float | None] = {"T": cutoff_ms}
-    for j, m in enumerate(names):
-        col = cum[:, j].tolist()
-        env[f"{m}__all"] = col[at[0]]
-        for w in cfg.windows_days:
-            env[f"{m}__{w}d"] = col[at[0]] - col[at[w]]
-            env[f"{m}__p{w}d"] = col[at[w]] - col[at[2 * w]]
-    extrema = rows.select(*maxima.values(), *minima.values()).row(0)
-    env.update(zip([*maxima, *minima], extrema, strict=True))
+    n_pages = _COUNTED_CODES.size
+    per_event[10 : 10 + n_pages] = page[None, :] == _COUNTED_CODES[:, None]
+    per_event[10 + n_pages :] = (
+        starts,
+        new_day,
+        _first_occurrence(artist) * (artist != 0),
+        _first_occurrence(song) * (song != 0),
+        session_ms,
+        gap_ms,
+        gaps,
+    )
+    running = np.zeros((per_event.shape[0], n + 1), dtype=np.int64)
+    np.cumsum(per_event, axis=1, out=running[:, 1:])
+    edges = np.array([cutoff_ms - o * DAY_MS for o in reversed(offsets)], dtype=np.int64)
+    cum = running[:, np.searchsorted(ts, edges, side="left")]  # column i: events with ts < edges[i]
+    blocks = cum[:, pairs[:, 0]] - np.where(pairs[:, 1] >= 0, cum[:, pairs[:, 1]], 0)
+    env: dict[str, int | float | None] = dict(zip(names, blocks.T.ravel().tolist(), strict=True))
+    env["T"] = cutoff_ms
+    song_rows = is_song.astype(bool)
+    last_page = dict.fromkeys(_RECENCY_CODES)
+    if n:
+        codes, first_rev = np.unique(page[::-1], return_index=True)
+        last_at = dict(zip(codes.tolist(), ts[n - 1 - first_rev].tolist(), strict=True))
+        last_page = {c: last_at.get(c) for c in _RECENCY_CODES}
+    env.update(
+        last_ts=int(ts[-1]) if n else None,
+        last_song_ts=_masked_max(ts, song_rows),
+        last_paid_key=_masked_max(ts * 2 + paid, paid_ok.astype(bool)),
+        last_female_key=_masked_max(ts * 2 + female, female_ok.astype(bool)),
+        last_ua_key=_masked_max(ts * (1 << CODE_BITS) + ctx[0], ctx[1].astype(bool)),
+        last_loc_key=_masked_max(ts * (1 << CODE_BITS) + ctx[2], ctx[3].astype(bool)),
+        registration=_masked_max(registration, registration_ok.astype(bool)),
+        first_ts=int(ts[0]) if n else None,
+        first_paid_ts=_masked_min(ts, paid.astype(bool)),
+    )
+    for p, code in zip(RECENCY_PAGES, _RECENCY_CODES, strict=True):
+        env[f"last_{slug(p)}_ts"] = last_page[code]
     return evaluate_features(cfg, env)
