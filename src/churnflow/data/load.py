@@ -503,7 +503,8 @@ def _validate_block(
     Quarantined rows without their ``_text`` get it back from ``block`` (line ``_line - first_line``).
     """
     flagged = decoded.with_columns(_bad_expr(*bounds))
-    bad = flagged.filter(pl.col("_bad")).with_columns(
+    any_bad = bool(flagged["_bad"].any())
+    bad = (flagged.filter(pl.col("_bad")) if any_bad else flagged.clear()).with_columns(
         pl.coalesce(pl.col("_pre"), _reason_expr(*bounds)).alias("_reason")
     )
     checked = flagged
@@ -520,17 +521,20 @@ def _validate_block(
             {"source_file": source, "source_line": line, "reason": reason, "raw": text}
             for line, reason, text in zip(bad["_line"], bad["_reason"], bad["_text"], strict=True)
         )
-    good = checked.filter(~pl.col("_bad")).with_columns(
+    good = (checked.filter(~pl.col("_bad")) if any_bad else checked).with_columns(
         pl.lit(source).alias("source_file"), pl.col("_line").alias("source_line")
     )
     if good.height == 0:
         return
-    unknown = good.filter(~pl.col("page").is_in(list(PAGES)))
-    if unknown.height:
-        state.unknown_pages.update(unknown["page"].to_list())
+    known = good["page"].is_in(list(PAGES))
+    if not known.all():
+        state.unknown_pages.update(good.filter(~known)["page"].to_list())
     events = _to_events(good)
-    users = events.filter(pl.col("user_id") != "")
-    anon = events.filter(pl.col("user_id") == "")
+    is_anon = events["user_id"] == ""
+    if is_anon.any():
+        users, anon = events.filter(~is_anon), events.filter(is_anon)
+    else:
+        users, anon = events, events.clear()
     if users.height:
         path = spill / f"u{part_no:07d}.parquet"
         users.sort("user_id").write_parquet(path, compression="lz4", row_group_size=16_384, statistics=True)
@@ -654,10 +658,11 @@ def _sorted_unique(frame: pl.DataFrame, files: dict[str, _FileStats]) -> pl.Data
         run_idx = in_run.arg_true()
         run_first = frame.filter(in_run).select(pl.struct(list(DEDUP_KEYS)).is_first_distinct()).to_series()
         first = first.scatter(run_idx, run_first)
+    if first.all():
+        return frame
     dups = frame.filter(~first)
-    if dups.height:
-        for source, n in dups.group_by("source_file").len().iter_rows():
-            files[source].duplicates += n
+    for source, n in dups.group_by("source_file").len().iter_rows():
+        files[source].duplicates += n
     return frame.filter(first)
 
 
@@ -793,7 +798,8 @@ def load_events_to_files(
         state = _pass1(inputs, cfg, spill, progress)
         if check_bad_share:
             _check_share(state, cfg)
-        ranges = _user_ranges(state.user_counts, cfg.sort_bucket_rows)
+        # two ranges are in memory at once (one sorted, one being written): halve them to stay in budget
+        ranges = _user_ranges(state.user_counts, max(cfg.sort_bucket_rows // 2, 1))
         with atomic_path(events_path) as ev_tmp, atomic_path(anonymous_path) as an_tmp:
             n_events = _write_sorted(state.user_parts, ranges, state.files, ev_tmp)
             n_anon = _write_sorted(state.anon_parts, None, state.files, an_tmp)
