@@ -80,6 +80,8 @@ _STRING_KEYS = (
     "userAgent",
     "userId",
 )
+#: String keys with few values, kept Categorical after block decoding (they become Enum/Categorical).
+_CATEGORY_KEYS = ("auth", "level", "method", "page")
 _INT_KEYS = ("itemInSession", "sessionId", "status", "ts")
 _FLOAT_KEYS = ("length", "registration")
 
@@ -464,7 +466,8 @@ def _decode_block(block: bytes, first_line: int, n_lines: int | None = None) -> 
         raw = None
     if raw is not None and raw.height == n_lines:
         return raw.with_columns(
-            *(pl.col(k).cast(pl.String) for k in _STRING_KEYS),
+            # low-cardinality keys stay Categorical: validation and ``_to_events`` cast them to Enums
+            *(pl.col(k).cast(pl.String) for k in _STRING_KEYS if k not in _CATEGORY_KEYS),
             (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("_line"),
             pl.lit(None, dtype=pl.String).alias("_text"),
             pl.lit(None, dtype=pl.String).alias("_pre"),
