@@ -40,10 +40,15 @@ _USER = re.compile(rb'"userId":"([^"]+)"')
 
 
 class PeakRss:
-    """Sample this process's RSS every 50 ms in a thread; ``peak_mb`` after ``stop``."""
+    """Sample this process's RSS (and the 1-minute load average) every 50 ms in a thread.
+
+    ``peak_mb`` and ``load_avg_max`` are read after the ``with`` block; the load average shows how busy
+    the shared machine was while the loader ran (other processes compete for the 2 cores).
+    """
 
     def __init__(self) -> None:
         self.peak = 0
+        self.load_max = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -51,6 +56,7 @@ class PeakRss:
         proc = psutil.Process()
         while not self._stop.is_set():
             self.peak = max(self.peak, proc.memory_info().rss)
+            self.load_max = max(self.load_max, os.getloadavg()[0])
             time.sleep(0.05)
 
     def __enter__(self) -> PeakRss:
@@ -95,15 +101,19 @@ def time_churnflow(path: Path, out_dir: Path, events_out: Path | None = None) ->
     size = path.stat().st_size
     events = events_out or out_dir / "events.parquet"
     start = time.perf_counter()
+    cpu_start = time.process_time()
     with PeakRss() as rss:
         _, quality = load_events_to_files(
             [path], DataConfig(), events, out_dir / "anon.parquet", progress=False
         )
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     return {
         "bytes": size,
         "seconds": round(seconds, 3),
         "mb_per_s": round(size / 1e6 / seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "load_avg_1min_max_during": round(rss.load_max, 2),
         "lines_read": quality["lines_read"],
         "loaded": quality["loaded"],
         "quarantined": quality["quarantined"],
