@@ -14,9 +14,12 @@ before T, and not known at T to be inactive (the day after the last activity bef
 is dated before ``T + horizon``: for ``inactive`` that date may precede T when the inactivity had
 started but could not be known at T (the user is gone; the model scoring at T should say so).
 
-The label at T depends on events before ``T + horizon + inactivity_days`` only (``label_window_end``);
-a cutoff whose window ends after the last event (right-censoring) is not used, and the summary says how
-many eligible rows that removed. Property tests check this leakage bound.
+When a label is known: the label at T depends on events before ``T + horizon + inactivity_days`` only
+(``inactivity_days`` counts when inactivity churn is used). :func:`label_known_at` is the one place that
+says it; every row of the label table carries it as ``known_at``, and the model splits use it: a training
+or validation row is usable only if its ``known_at`` is at or before the first test cutoff. A cutoff whose
+label is known only after the last event (right-censoring) is not used, and the summary says how many
+eligible rows that removed. Property tests check this leakage bound.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ __all__ = [
     "build_labels",
     "check_two_classes",
     "churn_events",
-    "label_window_end",
+    "label_at_cutoffs",
+    "label_known_at",
+    "label_window_days",
     "make_cutoffs",
     "schedule_cutoffs",
 ]
@@ -59,6 +64,7 @@ LABEL_DTYPES: dict[str, pl.DataType] = {
     "churn_kind": pl.String(),
     "churn_ts": _TS,
     "horizon_days": pl.Int32(),
+    "known_at": _TS,
 }
 
 
@@ -123,10 +129,19 @@ def _span(ev: pl.DataFrame) -> tuple[datetime, datetime] | None:
     return lo, hi
 
 
-def label_window_end(cutoff: datetime, cfg: LabelsConfig) -> datetime:
-    """The last moment the label at ``cutoff`` looks at: T + horizon (+ inactivity days when used)."""
-    days = cfg.horizon_days + (cfg.inactivity_days if cfg.use_inactivity else 0)
-    return cutoff + timedelta(days=days)
+def label_window_days(cfg: LabelsConfig) -> int:
+    """Days after a cutoff until its label is known: horizon (+ inactivity days when inactivity is used)."""
+    return cfg.horizon_days + (cfg.inactivity_days if cfg.use_inactivity else 0)
+
+
+def label_known_at(cutoff: datetime, cfg: LabelsConfig) -> datetime:
+    """When the label at ``cutoff`` becomes knowable: no event at or after this moment can change it.
+
+    ``T + horizon_days (+ inactivity_days when inactivity churn is used)``: a cancellation or downgrade
+    counts when dated before ``T + horizon``; an inactivity churn dated before ``T + horizon`` is confirmed
+    by ``inactivity_days`` without events, i.e. before ``T + horizon + inactivity_days``.
+    """
+    return cutoff + timedelta(days=label_window_days(cfg))
 
 
 def schedule_cutoffs(events: pl.DataFrame, cfg: LabelsConfig) -> list[datetime]:
@@ -153,15 +168,18 @@ def make_cutoffs(events: pl.DataFrame, cfg: LabelsConfig) -> list[datetime]:
     span = _span(_user_events(events))
     if span is None:
         return []
-    return [t for t in schedule_cutoffs(events, cfg) if label_window_end(t, cfg) <= span[1]]
+    return [t for t in schedule_cutoffs(events, cfg) if label_known_at(t, cfg) <= span[1]]
 
 
-def churn_events(events: pl.DataFrame, cfg: LabelsConfig) -> pl.DataFrame:
+def churn_events(
+    events: pl.DataFrame, cfg: LabelsConfig, *, data_end: datetime | None = None
+) -> pl.DataFrame:
     """Candidate churn events: ``user_id``, ``anchor_ts`` (event it hangs on), ``churn_ts``, ``churn_kind``.
 
     Cancellations and downgrades are their own events. An inactivity churn hangs on an activity whose
     next activity comes ``inactivity_days`` or more after the following midnight (or never, when the
-    data run that long); it is dated that midnight. Inactivity the data cannot confirm is not listed.
+    data run that long: up to ``data_end``, by default the last event); it is dated that midnight.
+    Inactivity the data cannot confirm is not listed.
     """
     _validate(cfg)
     ev = _user_events(events)
@@ -169,7 +187,7 @@ def churn_events(events: pl.DataFrame, cfg: LabelsConfig) -> pl.DataFrame:
     span = _span(ev)
     if span is None:
         return pl.DataFrame(schema=schema)
-    end = span[1]
+    end = span[1] if data_end is None else data_end
     parts: list[pl.DataFrame] = []
     for enabled, page, kind in (
         (cfg.use_cancellation, CANCEL_CONFIRMATION_PAGE, "cancel"),
@@ -202,9 +220,14 @@ def churn_events(events: pl.DataFrame, cfg: LabelsConfig) -> pl.DataFrame:
     return out.sort(["user_id", "anchor_ts", "churn_ts", "churn_kind"])
 
 
-def _grid(ev: pl.DataFrame, cutoffs: list[datetime], cfg: LabelsConfig) -> pl.DataFrame:
-    """Eligible (user, cutoff) rows with their first churn date and kind (``_churn_ts``, ``_kind``)."""
-    cut = pl.Series("cutoff", sorted(cutoffs), dtype=_TS)
+def _grid(
+    ev: pl.DataFrame, keys: pl.DataFrame, cfg: LabelsConfig, data_end: datetime | None = None
+) -> pl.DataFrame:
+    """Eligible rows of ``keys`` with their first churn date and kind (``_churn_ts``, ``_kind``).
+
+    ``keys``: ``user_id`` (string) and ``cutoff`` (``_TS``) rows, unique.
+    """
+    cut = keys.get_column("cutoff").unique().sort()
     # state just before each T, without touching every event per cutoff: bucket b of an event is the
     # number of cutoffs <= ts, so ts < cutoffs[k] iff b <= k; aggregate per (user, bucket), accumulate
     # over buckets, then take for (user, k) the last bucket <= k
@@ -223,11 +246,9 @@ def _grid(ev: pl.DataFrame, cutoffs: list[datetime], cfg: LabelsConfig) -> pl.Da
             pl.col("_ncancel").cum_sum().over("user_id"),
         )
     )
-    grid_k = (
-        per_bucket.select(pl.col("user_id").unique())
-        .join(pl.DataFrame({"_k": range(len(cut)), "cutoff": cut}), how="cross")
-        .sort("_k")
-    )
+    grid_k = keys.with_columns(
+        cut.search_sorted(keys["cutoff"], side="left").cast(pl.Int64).alias("_k")
+    ).sort("_k")
     grid = grid_k.join_asof(
         per_bucket.sort("_b"),
         left_on="_k",
@@ -247,7 +268,7 @@ def _grid(ev: pl.DataFrame, cutoffs: list[datetime], cfg: LabelsConfig) -> pl.Da
         eligible &= ~known_inactive
     grid = grid.filter(eligible)
 
-    candidates = churn_events(ev, cfg)
+    candidates = churn_events(ev, cfg, data_end=data_end)
     found: list[pl.Expr] = []
     for kind in KINDS:
         cand = candidates.filter(pl.col("churn_kind") == kind).select(
@@ -273,6 +294,55 @@ def _grid(ev: pl.DataFrame, cutoffs: list[datetime], cfg: LabelsConfig) -> pl.Da
     return grid.with_columns(first.alias("_churn_ts"), kind_expr.otherwise(None).alias("_kind"))
 
 
+def _label_columns(cfg: LabelsConfig) -> list[pl.Expr]:
+    """``label``, ``churn_kind``, ``churn_ts``, ``horizon_days``, ``known_at`` from a ``_grid`` frame."""
+    horizon = pl.duration(days=cfg.horizon_days)
+    is_pos = pl.col("_churn_ts").is_not_null() & (pl.col("_churn_ts") < pl.col("cutoff") + horizon)
+    return [
+        is_pos.cast(pl.Int8).alias("label"),
+        pl.when(is_pos).then(pl.col("_kind")).alias("churn_kind"),
+        pl.when(is_pos).then(pl.col("_churn_ts")).alias("churn_ts"),
+        pl.lit(cfg.horizon_days, dtype=pl.Int32).alias("horizon_days"),
+        (pl.col("cutoff") + pl.duration(days=label_window_days(cfg))).alias("known_at"),
+    ]
+
+
+def label_at_cutoffs(
+    events: pl.DataFrame, keys: pl.DataFrame, cfg: LabelsConfig, *, data_end: datetime | None = None
+) -> pl.DataFrame:
+    """Label exactly the given (``user_id``, ``cutoff``) rows by the rules of :func:`build_labels`.
+
+    Inputs: events (``INPUT_COLUMNS``), ``keys`` (unique ``user_id``, ``cutoff`` rows), the churn
+    definition, and ``data_end`` — how far the events are complete (default: the last event). Output:
+    ``keys`` in their order plus ``LABEL_DTYPES`` columns; ``label`` is null where the row is not eligible
+    at its cutoff or its label is known only after ``data_end`` (censored). Used by the simulator's
+    Monte-Carlo oracle to apply the project's own label function to re-simulated futures.
+    """
+    _validate(cfg)
+    for col in ("user_id", "cutoff"):
+        if col not in keys.columns:
+            raise ValueError(f"keys: missing column {col!r}")
+    ev = _user_events(events)
+    base = keys.select(pl.col("user_id").cast(pl.String), pl.col("cutoff").cast(_TS)).with_row_index("_row")
+    span = _span(ev)
+    end = data_end if data_end is not None else (span[1] if span else None)
+    out_schema = {k: v for k, v in LABEL_DTYPES.items() if k not in ("user_id", "cutoff")}
+    if span is None or base.height == 0:
+        empty = base.with_columns([pl.lit(None, dtype=t).alias(k) for k, t in out_schema.items()])
+        return empty.drop("_row")
+    grid = _grid(ev, base.select("user_id", "cutoff"), cfg, data_end=end)
+    labelled = grid.select("user_id", "cutoff", *_label_columns(cfg))
+    if end is not None:
+        censored = pl.col("known_at") > pl.lit(end, dtype=_TS)
+        label = pl.when(censored).then(None).otherwise(pl.col("label"))
+        labelled = labelled.with_columns(label.alias("label"))
+    out = base.join(labelled, on=["user_id", "cutoff"], how="left", coalesce=True).sort("_row").drop("_row")
+    return out.with_columns(
+        (pl.col("cutoff") + pl.duration(days=label_window_days(cfg))).alias("known_at"),
+        pl.lit(cfg.horizon_days, dtype=pl.Int32).alias("horizon_days"),
+    ).cast({k: v for k, v in LABEL_DTYPES.items()})  # type: ignore[arg-type]
+
+
 def build_labels(events: pl.DataFrame, cfg: LabelsConfig) -> LabelResult:
     """Events table → point-in-time labels per (user, cutoff) and the churn-definition summary.
 
@@ -286,24 +356,20 @@ def build_labels(events: pl.DataFrame, cfg: LabelsConfig) -> LabelResult:
     scheduled = schedule_cutoffs(ev, cfg)
     usable = make_cutoffs(ev, cfg)
     censored = [t for t in scheduled if t not in usable]
-    grid = _grid(ev, scheduled, cfg) if scheduled else None
-    horizon = pl.duration(days=cfg.horizon_days)
+    grid = None
+    if scheduled:
+        keys = ev.select(pl.col("user_id").unique()).join(
+            pl.DataFrame({"cutoff": pl.Series(sorted(scheduled), dtype=_TS)}), how="cross"
+        )
+        grid = _grid(ev, keys, cfg)
     if grid is None:
         labels = pl.DataFrame(schema=LABEL_DTYPES)
         censored_rows = 0
     else:
         censored_rows = grid.filter(pl.col("cutoff").is_in(censored)).height if censored else 0
-        is_pos = pl.col("_churn_ts").is_not_null() & (pl.col("_churn_ts") < pl.col("cutoff") + horizon)
         labels = (
             grid.filter(pl.col("cutoff").is_in(usable))
-            .select(
-                "user_id",
-                "cutoff",
-                is_pos.cast(pl.Int8).alias("label"),
-                pl.when(is_pos).then(pl.col("_kind")).alias("churn_kind"),
-                pl.when(is_pos).then(pl.col("_churn_ts")).alias("churn_ts"),
-                pl.lit(cfg.horizon_days, dtype=pl.Int32).alias("horizon_days"),
-            )
+            .select("user_id", "cutoff", *_label_columns(cfg))
             .cast(LABEL_DTYPES)  # type: ignore[arg-type]
             .sort(["cutoff", "user_id"])
         )
@@ -311,9 +377,6 @@ def build_labels(events: pl.DataFrame, cfg: LabelsConfig) -> LabelResult:
     for message in summary["warnings"]:
         warnings.warn(message, LabelWarning, stacklevel=2)
     return LabelResult(labels=labels, summary=summary)
-
-
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _days(ev: pl.DataFrame) -> float:
@@ -353,7 +416,7 @@ def _summary(
     if n_rows == 0:
         warns.append(
             f"no usable cutoff: {len(scheduled)} scheduled, all censored (a label needs "
-            f"{(label_window_end(_EPOCH, cfg) - _EPOCH).days} days of data after its cutoff, the data span "
+            f"{label_window_days(cfg)} days of data after its cutoff, the data span "
             f"{_days(ev)} days) - the label table is empty"
         )
     elif positives == 0:
@@ -362,7 +425,7 @@ def _summary(
         warns.append("every label is 1: a classifier cannot be trained")
     return {
         "definition": asdict(cfg),
-        "label_window_days": cfg.horizon_days + (cfg.inactivity_days if cfg.use_inactivity else 0),
+        "label_window_days": label_window_days(cfg),
         "data_start": _iso(span[0]) if span else None,
         "data_end": _iso(span[1]) if span else None,
         "n_rows": n_rows,

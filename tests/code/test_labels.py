@@ -18,7 +18,8 @@ from churnflow.labels import (
     OneClassError,
     build_labels,
     check_two_classes,
-    label_window_end,
+    label_known_at,
+    label_window_days,
     make_cutoffs,
     schedule_cutoffs,
 )
@@ -131,7 +132,7 @@ def test_censoring_drops_late_cutoffs_and_counts_rows() -> None:
     scheduled = schedule_cutoffs(events, CFG)
     usable = make_cutoffs(events, CFG)
     assert scheduled == [D0 + d * DAY for d in (10, 20, 30, 40, 50, 60)]
-    assert all(label_window_end(t, CFG) <= end for t in usable)
+    assert all(label_known_at(t, CFG) <= end for t in usable)
     assert usable == [D0 + d * DAY for d in (10, 20, 30, 40)]
     assert sorted(labels["cutoff"].unique().to_list()) == usable
     assert summary["censored"] == {
@@ -243,7 +244,7 @@ def test_property_events_after_the_window_never_change_a_label(
     before, _ = quiet_build(events, cfg)
     after, _ = quiet_build(mutate_after(events, boundary, mut), cfg)
     # every cutoff whose label window ends by the boundary must be labelled identically
-    safe = [t for t in schedule_cutoffs(events, cfg) if label_window_end(t, cfg) <= boundary]
+    safe = [t for t in schedule_cutoffs(events, cfg) if label_known_at(t, cfg) <= boundary]
     a = before.filter(pl.col("cutoff").is_in(safe))
     b = after.filter(pl.col("cutoff").is_in(safe))
     assert a.equals(b), (cfg, boundary)
@@ -281,3 +282,41 @@ def test_property_label_row_invariants(data: tuple[pl.DataFrame, LabelsConfig]) 
     assert neg["churn_kind"].null_count() == neg.height
     assert labels.select("user_id", "cutoff").is_duplicated().sum() == 0
     assert summary["n_rows"] == labels.height and summary["positives"] == pos.height
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=scenario())
+def test_property_label_at_cutoffs_agrees_with_build_labels(data: tuple[pl.DataFrame, LabelsConfig]) -> None:
+    """The keyed label function gives build_labels' rows; censored or ineligible keys get a null label."""
+    from churnflow.labels import label_at_cutoffs
+
+    events, cfg = data
+    labels, _ = quiet_build(events, cfg)
+    users = events["user_id"].unique().sort().to_list()
+    scheduled = schedule_cutoffs(events, cfg)
+    keys = pl.DataFrame(
+        [(u, t) for t in scheduled for u in users],
+        schema={"user_id": pl.String, "cutoff": pl.Datetime("ms", "UTC")},
+        orient="row",
+    )
+    keyed = label_at_cutoffs(events, keys, cfg)
+    assert keyed.select("user_id", "cutoff").equals(keys)  # same rows, same order
+    got = keyed.filter(pl.col("label").is_not_null()).sort(["cutoff", "user_id"])
+    assert got.select(labels.columns).equals(labels)
+    assert (keyed["known_at"] == keyed["cutoff"] + timedelta(days=label_window_days(cfg))).all()
+
+
+def test_label_at_cutoffs_reads_a_longer_future_when_told() -> None:
+    """With ``data_end`` past the last event, a user who never returns is confirmed inactive."""
+    from churnflow.labels import label_at_cutoffs
+
+    events = frame(daily("gone", 0, 12) + daily("keep", 0, 12))
+    keys = pl.DataFrame(
+        {"user_id": ["gone"], "cutoff": [D0 + 10 * DAY]},
+        schema={"user_id": pl.String, "cutoff": pl.Datetime("ms", "UTC")},
+    )
+    censored = label_at_cutoffs(events, keys, CFG)
+    assert censored["label"][0] is None  # known only at day 22, the data end at day 12
+    known = label_at_cutoffs(events, keys, CFG, data_end=D0 + 40 * DAY)
+    assert known["label"][0] == 1 and known["churn_kind"][0] == "inactive"
+    assert known["churn_ts"][0] == D0 + 13 * DAY

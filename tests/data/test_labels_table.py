@@ -10,7 +10,7 @@ import pytest
 
 from churnflow.config import DataConfig, LabelsConfig
 from churnflow.data.load import load_events
-from churnflow.labels import LABEL_DTYPES, LabelResult, LabelWarning, build_labels, label_window_end
+from churnflow.labels import LABEL_DTYPES, LabelResult, LabelWarning, build_labels, label_known_at
 
 CFG = LabelsConfig()
 
@@ -43,7 +43,7 @@ def test_label_table_expectations(simulated: tuple[pl.DataFrame, LabelResult, pl
     assert (labels["horizon_days"] == CFG.horizon_days).all()
     end = events["ts"].max()
     for cutoff in labels["cutoff"].unique():
-        assert label_window_end(cutoff, CFG) <= end  # no censored cutoff leaks in
+        assert label_known_at(cutoff, CFG) <= end  # no censored cutoff leaks in
     assert summary["n_rows"] == labels.height
     assert summary["n_cutoffs"] == labels["cutoff"].n_unique()
     assert sum(c["n_rows"] for c in summary["per_cutoff"]) == labels.height
