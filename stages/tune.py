@@ -13,7 +13,7 @@ import typer
 
 from churnflow.config import load_config, to_container
 from churnflow.models.tracking import configure_mlflow
-from churnflow.models.training import file_sha256, join_features_labels, make_split, split_warnings
+from churnflow.models.training import file_sha256, join_features_labels, make_split, split_summary
 from churnflow.models.tuning import run_study
 from churnflow.utils.io import atomic_path, write_json
 
@@ -25,14 +25,13 @@ def main(
     best_params: Path = typer.Option(..., help="output: best parameters (JSON)"),
     params: Path = typer.Option(Path("params.yaml"), help="composed configuration"),
 ) -> None:
-    """Tune on out-of-time, user-grouped validation; the test cutoffs are never used."""
+    """Tune on purged tuning-train rows against the latest development cutoffs; test is never used."""
     import mlflow
 
     cfg = load_config(params)
     data = join_features_labels(pl.read_parquet(features), pl.read_parquet(labels))
     split = make_split(data, cfg)
-    for warning in split_warnings(split):
-        typer.echo(f"WARNING: {warning}", err=True)
+    typer.echo(split_summary(split))
     study.unlink(missing_ok=True)
     configure_mlflow(cfg.tracking)
     with atomic_path(study) as tmp_db, mlflow.start_run(run_name=f"tune-{cfg.model.name}"):

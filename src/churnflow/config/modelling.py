@@ -15,35 +15,62 @@ class ModelConfig:
     search_space: dict[str, Any] = field(default_factory=dict)
 
 
+def _check_choice(group: str, name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{group}.{name} must be one of {' | '.join(choices)}, got {value!r}")
+
+
+def _check_range(group: str, name: str, value: float, lo: float, hi: float) -> None:
+    if not lo <= value <= hi:
+        raise ValueError(f"{group}.{name} must be in [{lo}, {hi}], got {value}")
+
+
 @dataclass
 class TuneConfig:
-    """Optuna study settings."""
+    """Optuna study settings (validation = the latest purged development cutoffs, see models/splits.py)."""
 
     n_trials: int = 30
     sampler_seed: int = 42
     pruner: str = "median"  # median | successive_halving | none
     timeout_s: int = 0  # 0 = no timeout
-    n_validation_cutoffs: int = 1
+    n_validation_cutoffs: int = 2
     metric: str = "roc_auc"
-    validation_user_share: float = 0.5  # share of users (hash-chosen, seeded) held out for validation
     report_every: int = 25  # boosting rounds between intermediate reports (pruning)
     pruner_warmup_trials: int = 5  # trials completed before the pruner may prune
+
+    def __post_init__(self) -> None:
+        _check_choice("tune", "pruner", self.pruner, ("median", "successive_halving", "none"))
+        _check_choice("tune", "metric", self.metric, ("roc_auc",))
+        for name in ("n_trials", "n_validation_cutoffs", "report_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"tune.{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
 class TrainConfig:
-    """Final fit, registration and promotion gates."""
+    """Split sizes, final fit, calibration, threshold and the promotion gates."""
 
-    n_test_cutoffs: int = 1
+    n_test_cutoffs: int = 3  # the latest cutoffs: the final, never-tuned-on test set
+    new_user_share: float = 0.2  # users (seeded hash) kept out of development: the "new users" test view
     class_weight: str = "balanced"  # balanced | none
-    staging_auc: float = 0.85
-    promote_auc: float = 0.90
-    purge_label_overlap: bool = False  # true: drop training rows whose label window reaches the next split
+    calibration: str = "platt"  # platt | isotonic | none (fitted on the validation rows)
     threshold_rule: str = "max_f1"  # max_f1 | target_precision | top_k (chosen on validation predictions)
     threshold_target_precision: float = 0.6
     threshold_top_k_share: float = 0.25
-    threshold_source: str = "auto"  # auto | validation | oof (user-grouped out-of-fold over development rows)
-    threshold_folds: int = 5
+    promote_min_oracle_ratio: float = 0.85  # simulated data: known-customer AUC / oracle AUC floor
+    promotion_alpha: float = 0.05  # challenger must beat the champion: P(bootstrap AUC gain <= 0) < alpha
+
+    def __post_init__(self) -> None:
+        _check_choice("train", "class_weight", self.class_weight, ("balanced", "none"))
+        _check_choice("train", "calibration", self.calibration, ("platt", "isotonic", "none"))
+        _check_choice("train", "threshold_rule", self.threshold_rule, ("max_f1", "target_precision", "top_k"))
+        if self.n_test_cutoffs < 1:
+            raise ValueError(f"train.n_test_cutoffs must be >= 1, got {self.n_test_cutoffs}")
+        _check_range("train", "new_user_share", self.new_user_share, 0.0, 0.9)
+        _check_range("train", "threshold_target_precision", self.threshold_target_precision, 0.0, 1.0)
+        _check_range("train", "threshold_top_k_share", self.threshold_top_k_share, 1e-9, 1.0)
+        _check_range("train", "promote_min_oracle_ratio", self.promote_min_oracle_ratio, 0.0, 1.0)
+        _check_range("train", "promotion_alpha", self.promotion_alpha, 1e-9, 0.5)
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""Test-set metrics: ROC-AUC and PR-AUC with bootstrap 95% intervals, log loss, Brier, calibration (ECE),
-F1/precision/recall at the threshold, lift and capture at the top 10% / 25%.
+"""Test-set metric blocks: point figures with user-level bootstrap intervals, and paired comparisons.
 
-Invariant: every function is deterministic for given inputs and seed.
+Every interval resamples **users** (all of a drawn user's rows together; ``churnflow.stats``), never rows:
+the same user sits at several test cutoffs. Paired comparisons (model vs oracle, challenger vs champion)
+use the same replicates for both scores. Invariant: deterministic for given inputs and seed.
 """
 
 from __future__ import annotations
@@ -9,79 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    f1_score,
-    log_loss,
-    precision_score,
-    recall_score,
-    roc_auc_score,
+from sklearn.metrics import brier_score_loss, f1_score, log_loss, precision_score, recall_score
+
+from churnflow.stats import (
+    capture_at,
+    expected_calibration_error,
+    lift_at,
+    percentile_interval,
+    user_bootstrap_weights,
+    weighted_average_precision,
+    weighted_roc_auc,
 )
 
 EPS = 1e-15
 
-
-def ranked(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """``y`` ordered by descending score (stable; ties keep input order)."""
-    return np.asarray(y)[np.argsort(-np.asarray(p), kind="stable")]
-
-
-def capture_at(y: np.ndarray, p: np.ndarray, share: float) -> float:
-    """Share of all positives found in the top ``share`` of scores."""
-    ys = ranked(y, p)
-    k = max(1, int(np.ceil(share * len(ys))))
-    total = ys.sum()
-    return float(ys[:k].sum() / total) if total else 0.0
-
-
-def lift_at(y: np.ndarray, p: np.ndarray, share: float) -> float:
-    """Positive rate in the top ``share`` divided by the overall positive rate."""
-    ys = ranked(y, p)
-    k = max(1, int(np.ceil(share * len(ys))))
-    base = ys.mean()
-    return float(ys[:k].mean() / base) if base else 0.0
-
-
-def calibration_table(y: np.ndarray, p: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Equal-width reliability bins: (mean predicted, observed positive rate, count) of the non-empty bins."""
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    idx = np.clip(np.digitize(p, edges[1:-1], right=False), 0, n_bins - 1)
-    count = np.bincount(idx, minlength=n_bins)
-    sum_p = np.bincount(idx, weights=p, minlength=n_bins)
-    sum_y = np.bincount(idx, weights=y.astype(np.float64), minlength=n_bins)
-    keep = count > 0
-    return sum_p[keep] / count[keep], sum_y[keep] / count[keep], count[keep]
-
-
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int) -> float:
-    """ECE: count-weighted mean |observed rate − mean predicted| over equal-width bins."""
-    mean_p, frac, count = calibration_table(y, p, n_bins)
-    return float(np.sum(count * np.abs(frac - mean_p)) / max(count.sum(), 1))
-
-
-def bootstrap_ci(
-    y: np.ndarray, p: np.ndarray, n_samples: int, seed: int, alpha: float = 0.05
-) -> dict[str, list[float]]:
-    """Percentile bootstrap intervals for ROC-AUC and PR-AUC (resamples with one class are skipped)."""
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    aucs: list[float] = []
-    praucs: list[float] = []
-    for _ in range(n_samples):
-        idx = rng.integers(0, n, n)
-        ys = y[idx]
-        if ys.min() == ys.max():
-            continue
-        aucs.append(roc_auc_score(ys, p[idx]))
-        praucs.append(average_precision_score(ys, p[idx]))
-    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
-    if not aucs:
-        return {"roc_auc": [float("nan")] * 2, "pr_auc": [float("nan")] * 2}
-    return {
-        "roc_auc": [float(v) for v in np.percentile(aucs, q)],
-        "pr_auc": [float(v) for v in np.percentile(praucs, q)],
-    }
+__all__ = ["check_binary", "classification_metrics", "paired_comparison", "user_bootstrap_weights"]
 
 
 def check_binary(y: np.ndarray, what: str = "test labels") -> np.ndarray:
@@ -100,20 +43,24 @@ def classification_metrics(
     p: np.ndarray,
     threshold: float,
     *,
+    users: np.ndarray,
+    weights: np.ndarray,
     calibration_bins: int = 10,
-    bootstrap_samples: int = 1000,
-    seed: int = 42,
 ) -> dict[str, Any]:
-    """The ``test`` block of ``reports/metrics.json`` (contract keys plus a few extras)."""
+    """One view's block of ``reports/metrics.json``: figures at ``threshold`` and user-bootstrap intervals.
+
+    ``weights``: (B, n) user-bootstrap row weights (``user_bootstrap_weights`` over ``users``).
+    """
     y = check_binary(y)
     p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
     pred = (p >= threshold).astype(np.int64)
-    ci = bootstrap_ci(y, p, bootstrap_samples, seed)
+    mean_p = weights @ p / np.maximum(weights.sum(axis=1), 1e-12)
+    rate = weights @ y / np.maximum(weights.sum(axis=1), 1e-12)
     return {
-        "roc_auc": float(roc_auc_score(y, p)),
-        "roc_auc_ci": ci["roc_auc"],
-        "pr_auc": float(average_precision_score(y, p)),
-        "pr_auc_ci": ci["pr_auc"],
+        "roc_auc": float(weighted_roc_auc(y, p)[0]),
+        "roc_auc_ci": percentile_interval(weighted_roc_auc(y, p, weights)),
+        "pr_auc": float(weighted_average_precision(y, p)[0]),
+        "pr_auc_ci": percentile_interval(weighted_average_precision(y, p, weights)),
         "log_loss": float(log_loss(y, np.clip(p, EPS, 1 - EPS), labels=[0, 1])),
         "brier": float(brier_score_loss(y, p)),
         "ece": expected_calibration_error(y, p, calibration_bins),
@@ -126,6 +73,35 @@ def classification_metrics(
         "capture_at_10": capture_at(y, p, 0.10),
         "capture_at_25": capture_at(y, p, 0.25),
         "positive_rate": float(y.mean()),
-        "predicted_positive_rate": float(pred.mean()),
+        "positive_rate_ci": percentile_interval(rate),
         "mean_probability": float(p.mean()),
+        "mean_probability_ci": percentile_interval(mean_p),
+        "predicted_positive_rate": float(pred.mean()),
+        "n_rows": len(y),
+        "n_users": len(np.unique(users)),
+        "n_positive": int(y.sum()),
+    }
+
+
+def paired_comparison(
+    y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, weights: np.ndarray, alpha: float = 0.05
+) -> dict[str, Any]:
+    """ROC-AUC of ``p_a`` against ``p_b`` on the same rows and the same user-bootstrap replicates.
+
+    Returns ``auc_a``, ``auc_b``, ``difference`` (a − b) and ``ratio`` (a / b) with ``1 - alpha`` intervals,
+    and ``p_a_not_better``: the share of replicates where a's AUC is not above b's.
+    """
+    y = check_binary(y)
+    auc_a, auc_b = float(weighted_roc_auc(y, p_a)[0]), float(weighted_roc_auc(y, p_b)[0])
+    boot_a, boot_b = weighted_roc_auc(y, p_a, weights), weighted_roc_auc(y, p_b, weights)
+    ok = np.isfinite(boot_a) & np.isfinite(boot_b)
+    diff, ratio = boot_a[ok] - boot_b[ok], boot_a[ok] / np.where(boot_b[ok] > 0, boot_b[ok], np.nan)
+    return {
+        "auc_a": auc_a,
+        "auc_b": auc_b,
+        "difference": auc_a - auc_b,
+        "difference_ci": percentile_interval(diff, alpha),
+        "ratio": auc_a / auc_b if auc_b > 0 else float("nan"),
+        "ratio_ci": percentile_interval(ratio, alpha),
+        "p_a_not_better": float(np.mean(diff <= 0)) if diff.size else float("nan"),
     }

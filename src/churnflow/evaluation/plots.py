@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from churnflow.evaluation.metrics import calibration_table, ranked
+from churnflow.stats import calibration_table, ranked
 
 
 def roc_table(y: np.ndarray, p: np.ndarray) -> pl.DataFrame:
@@ -99,12 +99,59 @@ def figure_pr(pr: pl.DataFrame, pr_auc: float, base_rate: float) -> bytes:
     return _png(fig)
 
 
-def figure_calibration(cal: pl.DataFrame, ece: float) -> bytes:
-    """Reliability diagram PNG."""
-    fig, ax = _axes("Calibration (reliability)", "mean predicted probability", "observed churn rate")
+def figure_calibration(cal: pl.DataFrame, ece: float, oracle: pl.DataFrame | None = None) -> bytes:
+    """Reliability diagram PNG: observed churn rate per predicted-probability bin (marker size ~ rows)."""
+    fig, ax = _axes("Calibration (reliability, test)", "mean predicted probability", "observed churn rate")
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")  # type: ignore[attr-defined]
-    ax.plot(cal["mean_predicted"], cal["fraction_positive"], "o-", label=f"model (ECE {ece:.3f})")  # type: ignore[attr-defined]
+    size = 12 + 120 * np.sqrt(cal["count"].to_numpy() / max(int(cal["count"].max() or 1), 1))
+    ax.plot(cal["mean_predicted"], cal["fraction_positive"], "-", color="tab:blue", alpha=0.6)  # type: ignore[attr-defined]
+    ax.scatter(
+        cal["mean_predicted"],
+        cal["fraction_positive"],
+        s=size,
+        color="tab:blue",
+        label=f"model (ECE {ece:.3f})",
+    )  # type: ignore[attr-defined]
+    if oracle is not None and oracle.height:
+        ax.plot(
+            oracle["mean_predicted"], oracle["fraction_positive"], "s:", color="tab:purple", label="oracle"
+        )  # type: ignore[attr-defined]
     ax.legend(loc="upper left")  # type: ignore[attr-defined]
+    return _png(fig)
+
+
+def figure_views(rows: list[tuple[str, str, float, list[float]]]) -> bytes:
+    """ROC-AUC with 95% user-bootstrap intervals per test view and scorer (model, latent-state model,
+    oracle): ``rows`` of (view, scorer, auc, [lo, hi])."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"model": "tab:blue", "latent-state model": "tab:green", "oracle": "tab:purple"}
+    views = list(dict.fromkeys(v for v, _, _, _ in rows))
+    scorers = list(dict.fromkeys(s for _, s, _, _ in rows))
+    fig, ax = plt.subplots(figsize=(6.5, 0.9 + 0.55 * len(views) * len(scorers)))
+    y = 0.0
+    ticks, labels = [], []
+    for view in views:
+        for scorer in scorers:
+            hit = [(a, ci) for v, s, a, ci in rows if v == view and s == scorer]
+            if not hit:
+                continue
+            auc, (lo, hi) = hit[0]
+            ax.errorbar(
+                [auc], [y], xerr=[[auc - lo], [hi - auc]], fmt="o", color=colors.get(scorer, "k"), capsize=4
+            )
+            ax.text(hi + 0.005, y, f"{auc:.3f}", va="center", fontsize=8)
+            ticks.append(y)
+            labels.append(f"{view.replace('_', ' ')} · {scorer}")
+            y -= 1.0
+        y -= 0.5
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel("ROC-AUC (95% interval, users resampled)")
+    ax.set_title("Test ROC-AUC by view: model, latent-state model, oracle ceiling")
+    ax.grid(alpha=0.3, axis="x")
     return _png(fig)
 
 

@@ -1,16 +1,16 @@
-"""The fitted churn model as a folder: native model file + ``model_meta.json`` (+ ``registry.json``).
+"""The fitted churn model as a folder: native model file + ``model_meta.json``.
 
 ``artifacts/model/`` holds:
 
 * ``model.txt`` (LightGBM text), ``model.json`` (XGBoost JSON) or ``model.json`` (logistic regression:
   imputation medians, scaler, coefficients) — the fitted model in its native, deterministic format;
 * ``model_meta.json`` — model name, feature names, threshold (and how it was chosen), params, the logit
-  offset that undoes class weighting, cutoffs, test metrics and data hashes. Nothing run-dependent, so two
-  runs on the same data + config + seed give identical bytes;
-* ``registry.json`` — MLflow run id, version, aliases, promotion decision: the one non-deterministic file.
+  offset that undoes class weighting, the validation-fitted calibrator, the split's cutoffs, validation
+  metrics and data hashes. Nothing run-dependent, so two runs on the same data + config + seed give
+  identical bytes (the MLflow run, version and aliases live in MLflow only).
 
-Invariant: :meth:`ChurnModel.predict_proba` returns ``P(churn)`` in ``[0, 1]`` for each row, computed from the
-columns named in ``feature_names`` (in that order), independent of any other column of the input.
+Invariant: :meth:`ChurnModel.predict_proba` returns the calibrated ``P(churn)`` in ``[0, 1]`` for each row,
+computed from the columns named in ``feature_names`` (in that order), independent of any other column.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from churnflow.models.calibration import Calibrator
 from churnflow.utils.io import atomic_path, write_json
 
 META_FILE = "model_meta.json"
-REGISTRY_FILE = "registry.json"
 MODEL_FILES: dict[str, str] = {"lightgbm": "model.txt", "xgboost": "model.json", "logreg": "model.json"}
 
 MarginFn = Callable[[np.ndarray], np.ndarray]
@@ -62,8 +62,8 @@ class ChurnModel:
     """A fitted churn classifier: margins from the native model, plus the metadata to use it.
 
     ``margin_fn`` maps a float64 matrix (columns = ``feature_names``) to raw log-odds; ``logit_offset`` is
-    added before the sigmoid (it undoes the class weighting used in training, so probabilities stay
-    calibrated).
+    added before the sigmoid (it undoes the class weighting used in training); ``calibrator`` (fitted on
+    out-of-time validation rows) maps that raw probability to the calibrated one every caller gets.
     """
 
     model_name: str
@@ -73,14 +73,19 @@ class ChurnModel:
     logit_offset: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
     native: Any = None
+    calibrator: Calibrator = field(default_factory=Calibrator)
 
     def predict_proba(self, frame: pl.DataFrame | pd.DataFrame) -> np.ndarray:
-        """``P(churn)`` per row of ``frame`` (1-D float64 array, same order as the rows)."""
+        """Calibrated ``P(churn)`` per row of ``frame`` (1-D float64 array, same order as the rows)."""
         matrix = to_matrix(frame, self.feature_names)
         return self.predict_proba_matrix(matrix)
 
     def predict_proba_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """``P(churn)`` for a float64 matrix whose columns are ``feature_names``."""
+        """Calibrated ``P(churn)`` for a float64 matrix whose columns are ``feature_names``."""
+        return self.calibrator.apply(self.predict_raw_matrix(matrix))
+
+    def predict_raw_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """The model's own probability before calibration (what the calibrator is fitted on)."""
         if matrix.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)
         return sigmoid(np.asarray(self.margin_fn(matrix), dtype=np.float64) + self.logit_offset)
@@ -167,6 +172,7 @@ def save_churn_model(model: ChurnModel, model_dir: Path) -> None:
             "feature_names": list(model.feature_names),
             "threshold": float(model.threshold),
             "logit_offset": float(model.logit_offset),
+            "calibration": model.calibrator.to_dict(),
         }
     )
     write_json(model_dir / META_FILE, meta)
@@ -191,10 +197,16 @@ def load_churn_model(model_dir: str | Path) -> ChurnModel:
         logit_offset=float(meta.get("logit_offset", 0.0)),
         meta=meta,
         native=native,
+        calibrator=Calibrator.from_dict(meta.get("calibration")),
     )
 
 
-def read_registry(model_dir: str | Path) -> dict[str, Any] | None:
-    """The ``registry.json`` of a model folder, or None when the model was never registered."""
-    path = Path(model_dir) / REGISTRY_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+def model_dir_sha256(model_dir: str | Path) -> str:
+    """Content hash of a model folder (file names and bytes): identifies a trained model across tools."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(model_dir).rglob("*") if p.is_file()):
+        digest.update(path.relative_to(model_dir).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

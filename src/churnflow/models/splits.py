@@ -1,65 +1,106 @@
-"""Time- and user-aware splits of the labels table (user_id, cutoff, label, ..., horizon_days).
+"""Purged, time- and user-aware splits of the labels table (user_id, cutoff, label, ..., known_at).
 
-* **test** = rows at the latest ``n_test_cutoffs`` cutoffs — never seen by tuning;
-* **validation** (tuning only) = rows at the latest ``n_validation_cutoffs`` of the remaining cutoffs,
-  for a seeded, hash-chosen share of users; **train** = rows at earlier cutoffs of the *other* users. So
-  validation is out-of-time and a user's rows never sit on both sides of train/validation. When no earlier
-  cutoff remains (e.g. the 63-day ``mini`` preset yields two labelled cutoffs), validation falls back to
-  the held-out users at the same cutoffs (user-grouped, not out-of-time; ``validation_out_of_time=False``);
-* **purge** (``train.purge_label_overlap``; off by default: short exports would lose every row): a
-  training row whose label window ``[cutoff, cutoff + horizon_days]`` reaches past the first cutoff of
-  the next split is dropped — its label would be known only after that split's cutoff, which a model
-  trained at that time could not have seen. With purge off, ``label_overlap_rows`` counts such rows.
+A label becomes knowable at ``known_at`` (``churnflow.labels.label_known_at``: cutoff + horizon +
+inactivity days). A model trained at time T can only have learnt from labels known by T, so:
 
-All functions return boolean masks / row indices aligned with the input rows, so they apply to the
-joined (features + labels) frame just as well.
+* **test** = rows at the latest ``n_test_cutoffs`` cutoffs (T1 = the first of them) — never tuned on,
+  nothing is chosen on them;
+* **held-out users** = a seeded, hash-chosen ``new_user_share`` of users that never enter development,
+  tuning or validation: with the users who appear only after training they form the *new users* view;
+* **development** (final fit) = rows of the other users whose ``known_at <= T1``;
+* **validation** (tuning, calibration, threshold, business operating point) = development rows at the
+  latest ``n_validation_cutoffs`` development cutoffs (V1 = the first of them);
+* **train** (tuning's training side) = development rows whose ``known_at <= V1``.
+
+So every training and validation label is knowable at T1, and every tuning-train label at V1: changing
+or deleting any event at or after T1 changes no development label (a property test checks it). The test
+rows split into two views: **known customers** (users with development rows: the deployment case, the
+same users scored later) and **new users** (no development row).
+
+All masks are boolean arrays aligned with the input rows, so they apply to the joined (features + labels)
+frame just as well.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import polars as pl
 
-LABEL_COLUMNS: tuple[str, ...] = ("user_id", "cutoff", "label", "horizon_days")
+LABEL_COLUMNS: tuple[str, ...] = ("user_id", "cutoff", "label", "known_at")
+
+
+class SplitError(ValueError):
+    """The labels cannot hold the requested purged split (the message says what is missing)."""
 
 
 @dataclass(frozen=True)
 class TimeSplit:
-    """Boolean masks over the rows of the labels table (aligned with its row order)."""
+    """Boolean masks over the rows of the labels table (aligned with its row order) and their cutoffs."""
 
-    train: np.ndarray  # rows usable to fit during tuning (train side of the validation split)
-    validation: np.ndarray  # out-of-time, user-grouped validation rows
-    development: np.ndarray  # all rows before the test cutoffs (final fit), purged against the test cutoffs
-    test: np.ndarray  # the latest cutoffs
-    test_cutoffs: list
-    validation_cutoffs: list
-    train_cutoffs: list
-    development_cutoffs: list
-    validation_out_of_time: bool = (
-        True  # False: too few cutoffs, validation is user-grouped at the same cutoffs
-    )
-    label_overlap_rows: int = 0  # development rows whose label window reaches past the first test cutoff
+    train: np.ndarray  # tuning's training rows: known at the first validation cutoff
+    validation: np.ndarray  # the latest development cutoffs
+    development: np.ndarray  # final fit: known at the first test cutoff, held-out users excluded
+    test: np.ndarray  # the latest cutoffs (every user)
+    known_customers: np.ndarray  # test rows of users with development rows
+    new_users: np.ndarray  # test rows of users without development rows
+    test_cutoffs: list[datetime]
+    validation_cutoffs: list[datetime]
+    train_cutoffs: list[datetime]
+    development_cutoffs: list[datetime]
+    purged_cutoffs: list[datetime] = field(default_factory=list)  # labelled, but known only after T1
+    n_held_out_users: int = 0
+
+    def views(self) -> dict[str, np.ndarray]:
+        """The test views by name (``known_customers``, ``new_users``, ``all``)."""
+        return {"known_customers": self.known_customers, "new_users": self.new_users, "all": self.test}
+
+    def describe(self) -> dict[str, object]:
+        """Cutoffs (ISO) and row counts of each part (JSON-ready, deterministic)."""
+
+        def iso(values: list[datetime]) -> list[str]:
+            return [v.isoformat() for v in values]
+
+        return {
+            "test_cutoffs": iso(self.test_cutoffs),
+            "validation_cutoffs": iso(self.validation_cutoffs),
+            "train_cutoffs": iso(self.train_cutoffs),
+            "development_cutoffs": iso(self.development_cutoffs),
+            "purged_cutoffs": iso(self.purged_cutoffs),
+            "rows": {
+                name: int(mask.sum())
+                for name, mask in (
+                    ("train", self.train),
+                    ("validation", self.validation),
+                    ("development", self.development),
+                    ("test", self.test),
+                    ("known_customers", self.known_customers),
+                    ("new_users", self.new_users),
+                )
+            },
+            "held_out_users": self.n_held_out_users,
+        }
 
 
 def _check_labels(labels: pl.DataFrame) -> None:
     missing = [c for c in LABEL_COLUMNS if c not in labels.columns]
     if missing:
-        raise KeyError(f"labels table lacks column(s) {missing}; expected at least {list(LABEL_COLUMNS)}")
+        raise KeyError(
+            f"labels table lacks column(s) {missing}; expected at least {list(LABEL_COLUMNS)} "
+            "(re-run the label stage: labels carry `known_at` since the purged splits)"
+        )
 
 
-def _user_bucket(user_ids: pl.Series, seed: int) -> np.ndarray:
+def user_bucket(user_ids: pl.Series, seed: int) -> np.ndarray:
     """A stable pseudo-random number in [0, 1) per user (same user → same number for a given seed)."""
     hashed = user_ids.cast(pl.Utf8).hash(seed=seed).to_numpy().astype(np.uint64)
     return (hashed % np.uint64(1_000_003)).astype(np.float64) / 1_000_003.0
 
 
-def _purge(labels: pl.DataFrame, before: object) -> np.ndarray:
-    """Rows whose label window ends at or before ``before``."""
-    ends = labels.select(pl.col("cutoff") + pl.duration(days=pl.col("horizon_days"))).to_series()
-    return (ends <= before).to_numpy()
+def _cutoffs(labels: pl.DataFrame, mask: np.ndarray) -> list[datetime]:
+    return sorted(labels.filter(pl.Series(mask)).get_column("cutoff").unique().to_list())
 
 
 def split_by_time(
@@ -67,72 +108,70 @@ def split_by_time(
     n_test_cutoffs: int,
     n_validation_cutoffs: int,
     *,
-    validation_user_share: float = 0.5,
+    new_user_share: float = 0.2,
     seed: int = 42,
-    purge: bool = False,
 ) -> TimeSplit:
-    """Split ``labels`` rows by cutoff time, grouping users between train and validation.
+    """Split ``labels`` rows into purged tuning-train / validation / development / test (module docstring).
 
-    Raises ``ValueError`` naming the count when there are too few distinct cutoffs for the requested split.
+    Raises :class:`SplitError` naming what is missing when the labels span too few cutoffs for it.
     """
     _check_labels(labels)
     if n_test_cutoffs < 1 or n_validation_cutoffs < 1:
-        raise ValueError("n_test_cutoffs and n_validation_cutoffs must both be >= 1")
-    if not 0.0 < validation_user_share < 1.0:
-        raise ValueError(f"validation_user_share must be in (0, 1), got {validation_user_share}")
+        raise SplitError("train.n_test_cutoffs and tune.n_validation_cutoffs must both be >= 1")
+    if not 0.0 <= new_user_share < 1.0:
+        raise SplitError(f"train.new_user_share must be in [0, 1), got {new_user_share}")
     cutoffs = sorted(labels.get_column("cutoff").unique().to_list())
     if len(cutoffs) < n_test_cutoffs + 1:
-        raise ValueError(
+        raise SplitError(
             f"labels have {len(cutoffs)} distinct cutoff(s); need at least {n_test_cutoffs + 1} "
-            f"({n_test_cutoffs} test + 1 to train on)"
+            f"({n_test_cutoffs} test + earlier ones to train on)"
         )
     test_cutoffs = cutoffs[-n_test_cutoffs:]
+    first_test = test_cutoffs[0]
     cutoff_col = labels.get_column("cutoff")
+    known_at = labels.get_column("known_at")
     test = cutoff_col.is_in(test_cutoffs).to_numpy()
-    before_test = ~test
-    reaches_test = before_test & ~_purge(labels, test_cutoffs[0])
-    development = before_test & ~reaches_test if purge else before_test
-    dev_cutoffs = sorted(labels.filter(pl.Series(development)).get_column("cutoff").unique().to_list())
-    if not dev_cutoffs:
-        raise ValueError(
-            f"no training rows remain: all {int(before_test.sum())} rows before the test cutoff(s) have "
-            "label windows reaching into the test period and purge is on (train.purge_label_overlap); "
-            "use more data, fewer test cutoffs, or turn purging off"
+    held_out = user_bucket(labels.get_column("user_id"), seed) < new_user_share
+    known_by_test = (known_at <= first_test).to_numpy() & ~test
+    development = known_by_test & ~held_out
+    dev_cutoffs = _cutoffs(labels, development)
+    purged = [c for c in cutoffs if c not in test_cutoffs and c not in dev_cutoffs]
+    lag = labels.select((pl.col("known_at") - pl.col("cutoff")).max()).item()
+    if len(dev_cutoffs) < n_validation_cutoffs + 1:
+        raise SplitError(
+            f"only {len(dev_cutoffs)} cutoff(s) have labels known by the first test cutoff "
+            f"{first_test:%Y-%m-%d} (labels become known {lag} after their cutoff); tuning needs "
+            f"{n_validation_cutoffs} validation cutoff(s) and earlier ones to train on. Use a longer "
+            "export (e.g. data=standard), fewer test/validation cutoffs, or a shorter churn definition"
         )
-    out_of_time = len(dev_cutoffs) > n_validation_cutoffs
-    validation_cutoffs = dev_cutoffs[-n_validation_cutoffs:] if out_of_time else list(dev_cutoffs)
-    in_validation_time = cutoff_col.is_in(validation_cutoffs).to_numpy() & development
-    validation_user = _user_bucket(labels.get_column("user_id"), seed) < validation_user_share
-    validation = in_validation_time & validation_user
-    if out_of_time:
-        candidates = development & ~in_validation_time
-        if purge:
-            candidates &= _purge(labels, validation_cutoffs[0])
-    else:
-        candidates = development
-    train = candidates & ~validation_user
-    train_cutoffs = sorted(labels.filter(pl.Series(train)).get_column("cutoff").unique().to_list())
-    for name, mask in (("train", train), ("validation", validation)):
+    validation_cutoffs = dev_cutoffs[-n_validation_cutoffs:]
+    validation = development & cutoff_col.is_in(validation_cutoffs).to_numpy()
+    train = development & (known_at <= validation_cutoffs[0]).to_numpy()
+    if not train.any():
+        raise SplitError(
+            f"no tuning-train rows: no label is known by the first validation cutoff "
+            f"{validation_cutoffs[0]:%Y-%m-%d} (labels become known {lag} after their cutoff); the data span "
+            f"{cutoffs[0]:%Y-%m-%d} to {cutoffs[-1]:%Y-%m-%d} is too short for purged tuning — use a longer "
+            "export, fewer validation cutoffs or a shorter churn definition"
+        )
+    dev_users = labels.filter(pl.Series(development)).get_column("user_id").unique()
+    known_customer = labels.get_column("user_id").is_in(dev_users.implode()).to_numpy()
+    for name, mask in (("validation", validation), ("development", development), ("test", test)):
         if not mask.any():
-            raise ValueError(
-                f"the {name} split is empty (cutoffs: {len(cutoffs)}, test {n_test_cutoffs}, validation "
-                f"{n_validation_cutoffs}, purge={purge}, validation_user_share={validation_user_share}); "
-                "use fewer test/validation cutoffs or more data"
-            )
+            raise SplitError(f"the {name} split is empty: use more data or fewer test/validation cutoffs")
+    users = labels.select("user_id").unique()
+    n_held = int((user_bucket(users.get_column("user_id"), seed) < new_user_share).sum())
     return TimeSplit(
         train=train,
         validation=validation,
         development=development,
         test=test,
+        known_customers=test & known_customer,
+        new_users=test & ~known_customer,
         test_cutoffs=list(test_cutoffs),
         validation_cutoffs=list(validation_cutoffs),
-        train_cutoffs=train_cutoffs,
+        train_cutoffs=_cutoffs(labels, train),
         development_cutoffs=dev_cutoffs,
-        validation_out_of_time=out_of_time,
-        label_overlap_rows=int((development & reaches_test).sum()),
+        purged_cutoffs=purged,
+        n_held_out_users=n_held,
     )
-
-
-def horizon_delta(days: int) -> timedelta:
-    """``days`` as a timedelta (helper for callers comparing label windows)."""
-    return timedelta(days=days)

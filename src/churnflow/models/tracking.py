@@ -1,9 +1,17 @@
 """MLflow: tracking URI, run logging, model registration, aliases and the champion gate.
 
-Promotion rule (issue 6): every new registered version gets alias ``challenger``; ``champion`` moves to it
-only if its test ROC-AUC ≥ ``cfg.train.promote_auc`` **and** it beats the current champion's test ROC-AUC
-(read from the champion version's run, metric ``test_roc_auc``). Otherwise the champion stays where it is
-(or stays absent) and :attr:`RegisteredVersion.reason` says why in plain words.
+The train stage logs and registers every fit (alias ``challenger``; tag ``model_sha256`` = the content hash
+of the model folder, so later stages find the version of the folder they read). The evaluate stage applies
+the gate (:func:`decide_promotion`): ``champion`` moves to the challenger only when
+
+* no leak alarm fired, and, where ground truth exists, its known-customer AUC / oracle AUC clears
+  ``train.promote_min_oracle_ratio``; and
+* it beats the current champion **on the same test rows**: in the paired user bootstrap, the share of
+  replicates where its AUC is not above the champion's is below ``train.promotion_alpha`` (a champion whose
+  features the current table lacks cannot be compared; then the floor alone decides, and the reason says so).
+
+Otherwise the champion stays where it is (or stays absent) and :attr:`PromotionDecision.reason` says why.
+Nothing here is written into a DVC output: the run-dependent record lives in MLflow only.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from churnflow.models.artifact import ChurnModel
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-TEST_AUC_METRIC = "test_roc_auc"
+MODEL_SHA_TAG = "model_sha256"
 
 
 @dataclass
@@ -31,12 +39,12 @@ class PromotionDecision:
 
     promote: bool
     reason: str
-    quality: str  # "promotable" | "staging" | "below_staging"
+    quality: str  # "promotable" | "not_better" | "below_floor" | "leak"
 
 
 @dataclass
 class RegisteredVersion:
-    """What :func:`log_and_register` did: the run, the registered version and the alias decision."""
+    """What :func:`log_and_register` did: the run and the registered version (alias ``challenger``)."""
 
     registered_model: str
     version: str
@@ -44,16 +52,10 @@ class RegisteredVersion:
     tracking_uri: str
     model_uri: str
     aliases: list[str] = field(default_factory=list)
-    promoted: bool = False
-    reason: str = ""
-    quality: str = ""
-    test_roc_auc: float | None = None
-    previous_champion_version: str | None = None
-    previous_champion_auc: float | None = None
     champion_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for ``registry.json``."""
+        """Plain dict (for printing and MLflow)."""
         return asdict(self)
 
 
@@ -81,40 +83,54 @@ def configure_mlflow(tracking: TrackingConfig) -> str:
 
 
 def decide_promotion(
-    new_auc: float, champion_auc: float | None, champion_version: str | None, train: TrainConfig
+    *,
+    champion_version: str | None,
+    comparison: Mapping[str, Any] | None,
+    oracle_ratio: float | None,
+    leak_alarm: bool,
+    train: TrainConfig,
+    comparable: bool = True,
 ) -> PromotionDecision:
-    """Apply the gates: ``new_auc ≥ promote_auc`` and ``new_auc > champion_auc`` (pure function)."""
-    if new_auc >= train.promote_auc:
-        quality = "promotable"
-    elif new_auc >= train.staging_auc:
-        quality = "staging"
-    else:
-        quality = "below_staging"
-    if new_auc < train.promote_auc:
-        staging = "passed" if quality == "staging" else "failed"
+    """Apply the gates (pure function; see the module docstring). ``comparison``: the paired comparison
+    challenger (a) vs champion (b) on the same known-customer test rows, or None without a champion."""
+    if leak_alarm:
+        return PromotionDecision(
+            False, "the leak alarm fired: a model that beats the oracle is a bug", "leak"
+        )
+    floor = train.promote_min_oracle_ratio
+    if oracle_ratio is not None and not oracle_ratio >= floor:
         keep = f"keeping champion v{champion_version}" if champion_version else "no champion is set"
         return PromotionDecision(
             False,
-            f"test ROC-AUC {new_auc:.4f} is below the promotion gate {train.promote_auc:.2f} "
-            f"(staging gate {train.staging_auc:.2f}: {staging}); {keep}",
-            quality,
+            f"known-customer AUC is {oracle_ratio:.3f} x the oracle's, below the floor {floor:.2f}; {keep}",
+            "below_floor",
         )
-    if champion_auc is not None and new_auc <= champion_auc:
-        return PromotionDecision(
-            False,
-            f"test ROC-AUC {new_auc:.4f} does not beat champion v{champion_version} "
-            f"({champion_auc:.4f}); keeping the champion",
-            quality,
-        )
+    floor_note = f"oracle ratio {oracle_ratio:.3f} ≥ {floor:.2f}" if oracle_ratio is not None else "no oracle"
     if champion_version is None:
+        return PromotionDecision(True, f"first champion ({floor_note})", "promotable")
+    if not comparable or comparison is None:
         return PromotionDecision(
-            True, f"test ROC-AUC {new_auc:.4f} passes {train.promote_auc:.2f}; first champion", quality
+            True,
+            f"champion v{champion_version} cannot score this feature table (its features are missing): "
+            f"replaced on the floor alone ({floor_note})",
+            "promotable",
+        )
+    diff, (lo, hi) = comparison["difference"], comparison["difference_ci"]
+    if comparison["p_a_not_better"] < train.promotion_alpha:
+        return PromotionDecision(
+            True,
+            f"beats champion v{champion_version} on the same test rows: AUC {diff:+.4f} "
+            f"[{lo:+.4f}, {hi:+.4f}], "
+            f"P(not better) {comparison['p_a_not_better']:.3f} < {train.promotion_alpha} ({floor_note})",
+            "promotable",
         )
     return PromotionDecision(
-        True,
-        f"test ROC-AUC {new_auc:.4f} passes {train.promote_auc:.2f} and beats champion v{champion_version} "
-        f"({champion_auc:.4f})",
-        quality,
+        False,
+        f"does not beat champion v{champion_version} on the same test rows: AUC {diff:+.4f} "
+        f"[{lo:+.4f}, {hi:+.4f}], P(not better) {comparison['p_a_not_better']:.3f} "
+        f"≥ {train.promotion_alpha}; "
+        "keeping the champion",
+        "not_better",
     )
 
 
@@ -140,16 +156,46 @@ def flatten_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def current_champion(client: Any, name: str) -> tuple[str | None, float | None]:
-    """(version, test ROC-AUC of its run) of the ``champion`` alias, or (None, None)."""
+def current_champion(client: Any, name: str) -> str | None:
+    """The version behind the ``champion`` alias, or None."""
     from mlflow.exceptions import MlflowException
 
     try:
-        mv = client.get_model_version_by_alias(name, CHAMPION)
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
-        return None, None
-    metrics = client.get_run(mv.run_id).data.metrics
-    return str(mv.version), metrics.get(TEST_AUC_METRIC)
+        return None
+
+
+def find_version(client: Any, name: str, model_sha256: str) -> Any | None:
+    """The newest registered version of ``name`` tagged with this model folder's content hash, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return None
+    hits = [v for v in versions if (v.tags or {}).get(MODEL_SHA_TAG) == model_sha256]
+    return max(hits, key=lambda v: int(v.version)) if hits else None
+
+
+def load_registered_model(name: str, version: str) -> ChurnModel:
+    """The :class:`ChurnModel` inside a registered version (its logged model folder)."""
+    import mlflow
+
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    return pyfunc.unwrap_python_model().churn_model
+
+
+def apply_promotion(client: Any, name: str, version: str, decision: PromotionDecision) -> None:
+    """Move ``champion`` to ``version`` when ``decision.promote``; record the decision as version tags."""
+    if decision.promote:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    for key, value in {
+        "quality": decision.quality,
+        "promotion": "promoted" if decision.promote else "not_promoted",
+        "promotion_reason": decision.reason[:5000],
+    }.items():
+        client.set_model_version_tag(name, version, key, value)
 
 
 def log_and_register(
@@ -163,30 +209,30 @@ def log_and_register(
     input_example: pd.DataFrame,
     run_name: str = "train",
 ) -> RegisteredVersion:
-    """Log the final fit as an MLflow run, register it, set ``challenger`` and apply the champion gate.
+    """Log the final fit as an MLflow run, register it and set ``challenger`` (promotion is evaluate's).
 
     Inputs: the fitted ``model`` and its saved folder ``model_dir`` (logged whole as the pyfunc artifact),
-    flat-or-nested ``params``, ``metrics`` (must hold ``test_roc_auc``), ``tags`` (data hashes etc.) and a few
-    feature rows as ``input_example``. Output: :class:`RegisteredVersion`. Side effects: MLflow only.
+    flat-or-nested ``params``, ``metrics``, ``tags`` (data hashes etc.) and a few feature rows as
+    ``input_example``. Output: :class:`RegisteredVersion`. Side effects: MLflow only.
     """
     import mlflow
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
+    from churnflow.models.artifact import model_dir_sha256
     from churnflow.models.pyfunc import MODEL_DIR_ARTIFACT, OUTPUT_COLUMN, ChurnPyfunc
 
-    if TEST_AUC_METRIC not in metrics:
-        raise KeyError(f"metrics must include {TEST_AUC_METRIC!r} for the promotion gate")
     uri = configure_mlflow(cfg.tracking)
     name = cfg.tracking.registered_model
     example = input_example[model.feature_names].astype("float64")
     signature = infer_signature(
         example, pd.DataFrame({OUTPUT_COLUMN: model.predict_proba(example)}, index=example.index)
     )
+    sha = model_dir_sha256(model_dir)
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in flatten_params(params).items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        mlflow.set_tags(dict(tags))
+        mlflow.set_tags({**dict(tags), MODEL_SHA_TAG: sha})
         mlflow.log_dict({"feature_names": model.feature_names}, "feature_names.json")
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -200,33 +246,16 @@ def log_and_register(
         run_id = run.info.run_id
     version = str(info.registered_model_version)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    champ_version, champ_auc = current_champion(client, name)
-    new_auc = float(metrics[TEST_AUC_METRIC])
-    decision = decide_promotion(new_auc, champ_auc, champ_version, cfg.train)
     client.set_registered_model_alias(name, CHALLENGER, version)
-    aliases = [CHALLENGER]
-    if decision.promote:
-        client.set_registered_model_alias(name, CHAMPION, version)
-        aliases.append(CHAMPION)
-    for key, value in {
-        "quality": decision.quality,
-        "promotion": "promoted" if decision.promote else "not_promoted",
-        "promotion_reason": decision.reason,
-        TEST_AUC_METRIC: f"{new_auc:.6f}",
-    }.items():
-        client.set_model_version_tag(name, version, key, value)
+    client.set_model_version_tag(name, version, MODEL_SHA_TAG, sha)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
     return RegisteredVersion(
         registered_model=name,
         version=version,
         run_id=run_id,
         tracking_uri=uri,
         model_uri=f"models:/{name}/{version}",
-        aliases=aliases,
-        promoted=decision.promote,
-        reason=decision.reason,
-        quality=decision.quality,
-        test_roc_auc=new_auc,
-        previous_champion_version=champ_version,
-        previous_champion_auc=champ_auc,
-        champion_version=version if decision.promote else champ_version,
+        aliases=[CHALLENGER],
+        champion_version=current_champion(client, name),
     )

@@ -1,13 +1,14 @@
-"""Join features with labels, fit the final model, choose its threshold, score the test set.
+"""Join features with labels, fit the final model with its calibrator and decisions (never reading test).
 
-Flow of :func:`train_final` (all deterministic for the same data + config + seed):
+Flow of :func:`train_final` (all deterministic for the same data + config + seed), on the purged split of
+:func:`~churnflow.models.splits.split_by_time`:
 
-1. split rows with :func:`split_by_time` (test = latest cutoffs; validation = out-of-time, users grouped);
-2. choose the threshold by ``cfg.train.threshold_rule`` (never on test) on the predictions of
-   ``cfg.train.threshold_source``: ``validation`` (a model fitted on the tuning-train rows scores the
-   out-of-time validation rows) or ``oof`` (user-grouped out-of-fold over the development rows);
-   ``auto`` picks validation when it is out-of-time, else out-of-fold;
-3. refit on all development rows (everything before the test cutoffs, purged), predict test, compute metrics.
+1. a *probe* fitted on the tuning-train rows (labels known by the first validation cutoff) scores the
+   validation rows;
+2. on those validation predictions: fit the calibrator (``train.calibration``), choose the threshold
+   (``train.threshold_rule``) and the business operating point, on the calibrated scale;
+3. refit on all development rows (labels known by the first test cutoff; held-out users excluded) and
+   ship it with the calibrator and decisions. The evaluate stage alone scores the test rows.
 """
 
 from __future__ import annotations
@@ -21,11 +22,17 @@ import numpy as np
 import polars as pl
 
 from churnflow.config import Config
-from churnflow.evaluation.metrics import classification_metrics
-from churnflow.evaluation.thresholds import ThresholdChoice, choose_threshold
 from churnflow.models.artifact import ChurnModel
+from churnflow.models.calibration import fit_calibrator
+from churnflow.models.decision import (
+    OperatingPoint,
+    ThresholdChoice,
+    choose_operating_point,
+    choose_threshold,
+)
 from churnflow.models.factory import fit_model, merge_params
 from churnflow.models.splits import TimeSplit, split_by_time
+from churnflow.stats import expected_calibration_error, weighted_roc_auc
 
 KEYS: tuple[str, str] = ("user_id", "cutoff")
 
@@ -49,19 +56,19 @@ class Dataset:
 
     @property
     def labels(self) -> pl.DataFrame:
-        """The label columns (for :func:`split_by_time`)."""
+        """The label columns (for :func:`~churnflow.models.splits.split_by_time`)."""
         return self.frame.select([c for c in self.frame.columns if c not in self.feature_names])
 
 
 @dataclass
 class TrainResult:
-    """The fitted model (threshold set), its test metrics and what went into it."""
+    """The fitted model (calibrator and threshold set), its validation figures and what went into it."""
 
     model: ChurnModel
     params: dict[str, Any]
     threshold: ThresholdChoice
+    operating_point: OperatingPoint
     split: TimeSplit
-    test_metrics: dict[str, Any]
     validation_metrics: dict[str, float]
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -113,102 +120,56 @@ def join_features_labels(features: pl.DataFrame, labels: pl.DataFrame) -> Datase
     return Dataset(frame=frame, feature_names=names)
 
 
-def make_split(data: Dataset, cfg: Config, n_validation_cutoffs: int | None = None) -> TimeSplit:
+def make_split(data: Dataset, cfg: Config) -> TimeSplit:
     """:func:`split_by_time` with the settings from ``cfg`` (train + tune groups)."""
     return split_by_time(
         data.labels,
         cfg.train.n_test_cutoffs,
-        n_validation_cutoffs if n_validation_cutoffs is not None else cfg.tune.n_validation_cutoffs,
-        validation_user_share=cfg.tune.validation_user_share,
+        cfg.tune.n_validation_cutoffs,
+        new_user_share=cfg.train.new_user_share,
         seed=cfg.seed,
-        purge=cfg.train.purge_label_overlap,
     )
 
 
-def split_warnings(split: TimeSplit) -> list[str]:
-    """Plain-words caveats about a split (printed by the stages, stored in model_meta.json)."""
-    out = []
-    if not split.validation_out_of_time:
-        out.append(
-            f"only {len(split.development_cutoffs)} cutoff(s) before the test cutoff(s): validation is "
-            "user-grouped at the same cutoff(s), NOT out-of-time"
-        )
-    if split.label_overlap_rows:
-        out.append(
-            f"{split.label_overlap_rows} training row(s) have label windows reaching past the first test "
-            "cutoff (purge off: train.purge_label_overlap=false)"
-        )
-    return out
+def split_summary(split: TimeSplit) -> str:
+    """One line of plain words about the split (printed by the stages)."""
+    rows = split.describe()["rows"]
+    assert isinstance(rows, dict)
+    return (
+        f"purged split: tune on {rows['train']:,} rows ({len(split.train_cutoffs)} cutoffs) → validate "
+        f"on {rows['validation']:,} ({len(split.validation_cutoffs)}); final fit on {rows['development']:,} "
+        "rows "
+        f"({len(split.development_cutoffs)} cutoffs, labels known by the first test cutoff); test "
+        f"{rows['test']:,} rows ({len(split.test_cutoffs)} cutoffs: {rows['known_customers']:,} known "
+        f"customers, {rows['new_users']:,} new users); {len(split.purged_cutoffs)} cutoffs purged"
+    )
 
 
-def threshold_source(setting: str, split: TimeSplit) -> str:
-    """``validation`` or ``oof``; ``auto``: out-of-time validation if the split has it, else out-of-fold."""
-    if setting not in ("auto", "validation", "oof"):
-        raise ValueError(f"train.threshold_source must be auto | validation | oof, got {setting!r}")
-    if setting == "auto":
-        return "validation" if split.validation_out_of_time else "oof"
-    return setting
-
-
-def out_of_fold(
-    data: Dataset, rows: np.ndarray, cfg: Config, params: dict[str, Any]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, out-of-fold probabilities) over ``rows``, folds grouped by user (seeded hash of user_id).
-
-    Each user's rows are scored by a model that never saw that user. Folds holding a single class in their
-    training part are skipped (their rows are left out of the result).
-    """
-    from churnflow.models.splits import _user_bucket
-
-    k = cfg.train.threshold_folds
-    if k < 2:
-        raise ValueError(f"train.threshold_folds must be >= 2, got {k}")
-    frame = data.frame.filter(pl.Series(rows))
-    fold = np.minimum((_user_bucket(frame.get_column("user_id"), cfg.seed + 1) * k).astype(np.int64), k - 1)
-    x = frame.select([pl.col(n).cast(pl.Float64) for n in data.feature_names]).to_numpy()
-    y = frame.get_column("label").cast(pl.Int64).to_numpy()
-    probs = np.full(len(y), np.nan)
-    for f in range(k):
-        held = fold == f
-        if not held.any() or len(np.unique(y[~held])) < 2:
-            continue
-        model = fit_model(
-            cfg.model.name,
-            params,
-            x[~held],
-            y[~held],
-            feature_names=data.feature_names,
-            seed=cfg.seed,
-            class_weight=cfg.train.class_weight,
-        )
-        probs[held] = model.predict_proba_matrix(x[held])
-    keep = ~np.isnan(probs)
-    if not keep.any():
-        raise ValueError("no out-of-fold predictions: every fold's training part holds a single class")
-    return y[keep], probs[keep]
+def _fit(data: Dataset, mask: np.ndarray, cfg: Config, params: dict[str, Any]) -> ChurnModel:
+    return fit_model(
+        cfg.model.name,
+        params,
+        data.matrix(mask),
+        data.target(mask),
+        feature_names=data.feature_names,
+        seed=cfg.seed,
+        class_weight=cfg.train.class_weight,
+    )
 
 
 def train_final(data: Dataset, cfg: Config, tuned_params: dict[str, Any], split: TimeSplit) -> TrainResult:
-    """Fit with fixed + tuned params; choose the threshold on validation or out-of-fold predictions
-    (``train.threshold_source``); refit on all development rows; score the test rows.
+    """Fit the probe on tuning-train rows, calibrate it and choose the decisions on validation, refit on
+    development, ship the calibrator and decisions with the refit model. Test rows are never read.
 
-    ``validation_metrics["roc_auc"]`` is measured on the predictions the threshold was chosen on.
+    ``validation_metrics``: ROC-AUC, ECE before and after calibration and the positive rate, all on the
+    validation rows scored by the probe.
     """
-    from sklearn.metrics import roc_auc_score
-
     params = merge_params(cfg.model.fixed, tuned_params)
-    common = {"feature_names": data.feature_names, "seed": cfg.seed, "class_weight": cfg.train.class_weight}
-    source = threshold_source(cfg.train.threshold_source, split)
-    if source == "validation":
-        probe = fit_model(
-            cfg.model.name, params, data.matrix(split.train), data.target(split.train), **common
-        )
-        y_val = data.target(split.validation)
-        p_val = probe.predict_proba_matrix(data.matrix(split.validation))
-        where = "validation"
-    else:
-        y_val, p_val = out_of_fold(data, split.development, cfg, params)
-        where = f"{cfg.train.threshold_folds}-fold user-grouped out-of-fold"
+    probe = _fit(data, split.train, cfg, params)
+    y_val = data.target(split.validation)
+    p_raw = probe.predict_raw_matrix(data.matrix(split.validation))
+    calibrator = fit_calibrator(y_val, p_raw, cfg.train.calibration)
+    p_val = calibrator.apply(p_raw)
     choice = choose_threshold(
         y_val,
         p_val,
@@ -216,60 +177,45 @@ def train_final(data: Dataset, cfg: Config, tuned_params: dict[str, Any], split:
         target_precision=cfg.train.threshold_target_precision,
         top_k_share=cfg.train.threshold_top_k_share,
     )
-    choice = ThresholdChoice(choice.threshold, choice.rule, f"{where} predictions: {choice.how}")
+    how = f"calibrated validation predictions: {choice.how}"
+    choice = ThresholdChoice(choice.threshold, choice.rule, how)
+    operating = choose_operating_point(y_val, p_val, cfg.evaluate)
+    bins = cfg.evaluate.calibration_bins
     val_metrics = {
-        "roc_auc": float(roc_auc_score(y_val, p_val)) if len(set(y_val.tolist())) == 2 else float("nan")
+        "roc_auc": float(weighted_roc_auc(y_val, p_val)[0]),
+        "ece_raw": expected_calibration_error(y_val, p_raw, bins),
+        "ece": expected_calibration_error(y_val, p_val, bins),
+        "positive_rate": float(y_val.mean()),
+        "mean_probability": float(p_val.mean()),
     }
-    model = fit_model(
-        cfg.model.name, params, data.matrix(split.development), data.target(split.development), **common
-    )
+    model = _fit(data, split.development, cfg, params)
+    model.calibrator = calibrator
     model.threshold = choice.threshold
-    y_test = data.target(split.test)
-    p_test = model.predict_proba_matrix(data.matrix(split.test))
-    test_metrics = classification_metrics(
-        y_test,
-        p_test,
-        choice.threshold,
-        calibration_bins=cfg.evaluate.calibration_bins,
-        bootstrap_samples=cfg.evaluate.bootstrap_samples,
-        seed=cfg.seed,
-    )
     counts = {
-        "n_train": int(split.development.sum()),
-        "n_test": int(split.test.sum()),
+        "n_development": int(split.development.sum()),
         "n_tune_train": int(split.train.sum()),
         "n_validation": int(split.validation.sum()),
-        "n_train_positive": int(data.target(split.development).sum()),
-        "n_test_positive": int(y_test.sum()),
+        "n_test": int(split.test.sum()),
+        "n_development_positive": int(data.target(split.development).sum()),
+        "n_validation_positive": int(y_val.sum()),
     }
-    return TrainResult(model, params, choice, split, test_metrics, val_metrics, counts)
+    return TrainResult(model, params, choice, operating, split, val_metrics, counts)
 
 
 def describe_model(result: TrainResult, cfg: Config, data_hashes: dict[str, str]) -> dict[str, Any]:
-    """The deterministic ``model_meta.json`` payload (no time, host or run ids)."""
-    split = result.split
-
-    def iso(values: list[Any]) -> list[str]:
-        return [v.isoformat() if hasattr(v, "isoformat") else str(v) for v in values]
-
+    """The deterministic ``model_meta.json`` payload (no time, host or run ids; no test figures)."""
     return {
         "registered_model": cfg.tracking.registered_model,
         "params": result.params,
         "seed": cfg.seed,
         "class_weight": cfg.train.class_weight,
         "threshold_choice": result.threshold.to_dict(),
-        "train_cutoffs": iso(split.development_cutoffs),
-        "tune_train_cutoffs": iso(split.train_cutoffs),
-        "validation_cutoffs": iso(split.validation_cutoffs),
-        "test_cutoffs": iso(split.test_cutoffs),
-        "purge_label_overlap": cfg.train.purge_label_overlap,
-        "label_overlap_rows": split.label_overlap_rows,
-        "validation_out_of_time": split.validation_out_of_time,
+        "operating_point": result.operating_point.to_dict(),
+        "split": result.split.describe(),
+        "test_cutoffs": result.split.describe()["test_cutoffs"],
         "counts": result.counts,
         "validation_metrics": result.validation_metrics,
-        "test_metrics": result.test_metrics,
         "data_hashes": dict(sorted(data_hashes.items())),
-        "split_warnings": split_warnings(split),
     }
 
 

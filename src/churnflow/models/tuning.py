@@ -1,8 +1,9 @@
 """Optuna tuning: seeded TPE over the per-model search space in ``conf/model/*.yaml``, with pruning.
 
-Validation is out-of-time and user-grouped (:func:`~churnflow.models.splits.split_by_time`); the test cutoffs
-are never touched. Trials are stored in a sqlite study (resumable); each trial is an MLflow run nested under
-one study run when ``track`` is on. Deterministic: ``TPESampler(seed)``, one trial at a time, seeded models.
+Training rows are the purged tuning-train rows (labels known by the first validation cutoff), validation the
+latest development cutoffs (:func:`~churnflow.models.splits.split_by_time`); the test cutoffs are never
+touched. Trials are stored in a sqlite study (resumable); each trial is an MLflow run nested under one study
+run when ``track`` is on. Deterministic: ``TPESampler(seed)``, one trial at a time, seeded models.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ class TuneResult:
             "n_pruned": self.n_pruned,
             "study_name": self.study_name,
             "n_validation_cutoffs": tune.n_validation_cutoffs,
-            "validation_user_share": tune.validation_user_share,
         }
 
 
@@ -111,17 +111,13 @@ def run_study(
     """
     model: ModelConfig = cfg.model
     tune: TuneConfig = cfg.tune
-    if tune.metric != "roc_auc":
-        raise ValueError(f"tune.metric: only 'roc_auc' is supported, got {tune.metric!r}")
-    if tune.n_trials < 1:
-        raise ValueError(f"tune.n_trials must be >= 1, got {tune.n_trials}")
     validate_search_space(model.search_space, model.name)
     x_tr, y_tr = data.matrix(split.train), data.target(split.train)
     x_va, y_va = data.matrix(split.validation), data.target(split.validation)
     if len(np.unique(y_va)) < 2:
         raise ValueError(
             f"the validation split ({len(y_va)} rows at {split.validation_cutoffs}) holds a single class: "
-            "cannot tune on ROC-AUC; change tune.n_validation_cutoffs or tune.validation_user_share"
+            "cannot tune on ROC-AUC; use more tune.n_validation_cutoffs or a longer export"
         )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_name = f"churn-{model.name}"

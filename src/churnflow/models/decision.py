@@ -1,6 +1,11 @@
-"""Decision threshold rules: ``max_f1``, ``target_precision`` or ``top_k`` (a share of users to target).
+"""Decisions taken with the model, all chosen on validation predictions (never on the test rows).
 
-The threshold is chosen on validation predictions (never on the test set) and shipped in ``model_meta.json``.
+* the decision **threshold** by rule: ``max_f1``, ``target_precision`` or ``top_k`` (a share to target);
+* the **business operating point**: the targeted share with the best expected net value on validation,
+  and the break-even probability ``cost / (success_rate × value)`` above which contacting a user pays
+  (meaningful because the probabilities are calibrated).
+
+Both are shipped in ``model_meta.json``; the evaluation reports what they give on test.
 """
 
 from __future__ import annotations
@@ -9,6 +14,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
+
+from churnflow.config import EvaluateConfig
+from churnflow.stats import ranked
 
 RULES: tuple[str, ...] = ("max_f1", "target_precision", "top_k")
 
@@ -93,3 +102,59 @@ def _choose(
         )
     best = int(np.argmax(f1))
     return ThresholdChoice(float(thr[best]), rule, f"maximises validation F1 ({f1[best]:.3f})")
+
+
+def business_curve(y: np.ndarray, p: np.ndarray, cfg: EvaluateConfig, n_points: int = 100) -> pl.DataFrame:
+    """Expected net value of targeting the top k/n_points of scores, one row per k.
+
+    For a targeted set of n users holding c churners: value = c × success_rate × value_per_retained_user,
+    cost = n × intervention_cost, net = value − cost, ROI = net / cost. Columns: share_targeted,
+    n_targeted, churners_reached, net_value, roi.
+    """
+    ys = ranked(np.asarray(y).astype(np.int64), p)
+    n = len(ys)
+    cum = np.r_[0, np.cumsum(ys)]
+    shares = np.arange(1, n_points + 1) / n_points
+    n_targeted = np.maximum(1, np.ceil(shares * n).astype(np.int64))
+    reached = cum[n_targeted]
+    value = reached * cfg.intervention_success_rate * cfg.value_per_retained_user
+    cost = n_targeted * cfg.intervention_cost
+    net = value - cost
+    roi = np.where(cost > 0, net / np.where(cost > 0, cost, 1.0), 0.0)
+    return pl.DataFrame(
+        {
+            "share_targeted": shares,
+            "n_targeted": n_targeted,
+            "churners_reached": reached.astype(np.int64),
+            "net_value": net.astype(np.float64),
+            "roi": roi.astype(np.float64),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """The business operating point chosen on validation (``model_meta.json`` → ``operating_point``)."""
+
+    best_share: float  # targeted share with the highest validation net value
+    best_share_threshold: float  # the validation score at that share (the rule a campaign would apply)
+    validation_net_value: float
+    break_even_probability: float  # contact a user when calibrated P(churn) >= this
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for ``model_meta.json``."""
+        return asdict(self)
+
+
+def choose_operating_point(y: np.ndarray, p: np.ndarray, cfg: EvaluateConfig) -> OperatingPoint:
+    """Best targeted share and its score threshold on validation, plus the break-even probability."""
+    curve = business_curve(y, p, cfg, n_points=cfg.business_points)
+    best = curve.sort(["net_value", "share_targeted"], descending=[True, False]).row(0, named=True)
+    k = int(best["n_targeted"])
+    return OperatingPoint(
+        best_share=float(best["share_targeted"]),
+        best_share_threshold=float(np.sort(np.asarray(p, dtype=np.float64))[::-1][k - 1]),
+        validation_net_value=float(best["net_value"]),
+        break_even_probability=cfg.intervention_cost
+        / (cfg.intervention_success_rate * cfg.value_per_retained_user),
+    )
