@@ -242,7 +242,11 @@ def _grid(
         .sort("user_id", "_b")
         .with_columns(
             pl.col("_last").cum_max().over("user_id"),
-            pl.col("_reg").cum_min().over("user_id").forward_fill().over("user_id"),
+            # cum_min leaves nulls in place: fill forward, within the user from their first registration
+            # on (a nested forward_fill().over() is ~5x slower with many users, e.g. the oracle's draws)
+            pl.when(pl.col("_reg").is_not_null().cum_sum().over("user_id") > 0)
+            .then(pl.col("_reg").cum_min().over("user_id").forward_fill())
+            .alias("_reg"),
             pl.col("_ncancel").cum_sum().over("user_id"),
         )
     )
