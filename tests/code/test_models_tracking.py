@@ -12,10 +12,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from churnflow.config import Config, TrackingConfig, TrainConfig
-from churnflow.models.artifact import save_churn_model
+from churnflow.models.artifact import model_dir_sha256, save_churn_model
 from churnflow.models.factory import fit_model
 from churnflow.models.tracking import (
+    PromotionDecision,
+    apply_promotion,
+    current_champion,
     decide_promotion,
+    find_version,
+    load_registered_model,
     log_and_register,
     resolve_tracking_uri,
 )
@@ -23,20 +28,33 @@ from churnflow.models.tracking import (
 NAMES = ["a", "b", "c"]
 
 
+def _cmp(diff: float, p_not_better: float) -> dict[str, object]:
+    return {"difference": diff, "difference_ci": [diff - 0.02, diff + 0.02], "p_a_not_better": p_not_better}
+
+
 def test_decide_promotion_gates() -> None:
-    gates = TrainConfig(staging_auc=0.85, promote_auc=0.90)
-    first = decide_promotion(0.93, None, None, gates)
-    assert first.promote and first.quality == "promotable" and "first champion" in first.reason
-    low = decide_promotion(0.87, None, None, gates)
-    assert not low.promote and low.quality == "staging" and "below the promotion gate" in low.reason
-    assert "no champion is set" in low.reason
-    worse = decide_promotion(0.92, 0.95, "3", gates)
-    assert not worse.promote and "does not beat champion v3" in worse.reason
-    tie = decide_promotion(0.95, 0.95, "3", gates)
-    assert not tie.promote
-    better = decide_promotion(0.96, 0.95, "3", gates)
+    gates = TrainConfig(promote_min_oracle_ratio=0.85, promotion_alpha=0.05)
+    common = {"train": gates, "leak_alarm": False}
+    first = decide_promotion(champion_version=None, comparison=None, oracle_ratio=0.88, **common)
+    assert first.promote and "first champion" in first.reason
+    real = decide_promotion(champion_version=None, comparison=None, oracle_ratio=None, **common)
+    assert real.promote and "no oracle" in real.reason  # real exports have no ceiling
+    low = decide_promotion(champion_version=None, comparison=None, oracle_ratio=0.80, **common)
+    assert not low.promote and low.quality == "below_floor" and "no champion is set" in low.reason
+    better = decide_promotion(champion_version="3", comparison=_cmp(0.03, 0.01), oracle_ratio=0.9, **common)
     assert better.promote and "beats champion v3" in better.reason
-    assert decide_promotion(0.6, 0.95, "3", gates).quality == "below_staging"
+    tie = decide_promotion(champion_version="3", comparison=_cmp(0.0, 1.0), oracle_ratio=0.9, **common)
+    assert not tie.promote and tie.quality == "not_better" and "does not beat champion v3" in tie.reason
+    unsure = decide_promotion(champion_version="3", comparison=_cmp(0.01, 0.2), oracle_ratio=0.9, **common)
+    assert not unsure.promote  # better on the point estimate, not beyond the paired interval
+    blind = decide_promotion(
+        champion_version="3", comparison=None, oracle_ratio=0.9, comparable=False, **common
+    )
+    assert blind.promote and "cannot score" in blind.reason
+    leak = decide_promotion(
+        champion_version=None, comparison=None, oracle_ratio=1.2, train=gates, leak_alarm=True
+    )
+    assert not leak.promote and leak.quality == "leak"
 
 
 def test_tracking_uri_env_wins_and_relative_sqlite_is_absolute(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,11 +65,11 @@ def test_tracking_uri_env_wins_and_relative_sqlite_is_absolute(monkeypatch: pyte
     assert resolve_tracking_uri(TrackingConfig(uri="sqlite:///mlflow.db")) == "sqlite:////tmp/elsewhere.db"
 
 
-def _register(tmp_path: Path, cfg: Config, auc: float, tag: str):  # type: ignore[no-untyped-def]
+def _register(tmp_path: Path, cfg: Config, c: float, tag: str):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 3))
     y = (x[:, 0] + rng.normal(size=300) > 0.5).astype(int)
-    model = fit_model("logreg", {"C": 1.0, "max_iter": 500}, x, y, feature_names=NAMES, seed=1)
+    model = fit_model("logreg", {"C": c, "max_iter": 500}, x, y, feature_names=NAMES, seed=1)
     folder = tmp_path / tag
     folder.mkdir()
     save_churn_model(model, folder)
@@ -60,8 +78,8 @@ def _register(tmp_path: Path, cfg: Config, auc: float, tag: str):  # type: ignor
         model,
         folder,
         cfg,
-        params={"C": 1.0},
-        metrics={"test_roc_auc": auc},
+        params={"C": c},
+        metrics={"validation_roc_auc": 0.8},
         tags={"data.features_sha256": "abc"},
         input_example=example,
     )
@@ -75,27 +93,30 @@ def test_register_aliases_and_pyfunc_returns_probabilities(tmp_path: Path) -> No
     name = cfg.tracking.registered_model
     client = MlflowClient()
 
-    model, v1, x = _register(tmp_path, cfg, 0.80, "v1")  # below the gate: challenger only, no champion
-    assert v1.version == "1" and v1.aliases == ["challenger"] and not v1.promoted
-    assert v1.champion_version is None and "no champion is set" in v1.reason
+    model, v1, x = _register(tmp_path, cfg, 1.0, "v1")  # registered as challenger; no champion yet
+    assert v1.version == "1" and v1.aliases == ["challenger"] and v1.champion_version is None
+    assert current_champion(client, name) is None
+    found = find_version(client, name, model_dir_sha256(tmp_path / "v1"))
+    assert found is not None and str(found.version) == "1" and found.run_id == v1.run_id
+    assert find_version(client, name, "0" * 64) is None
 
-    _, v2, _ = _register(tmp_path, cfg, 0.93, "v2")  # passes: first champion
-    assert v2.promoted and set(v2.aliases) == {"challenger", "champion"}
-    assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
+    apply_promotion(client, name, "1", PromotionDecision(True, "first champion", "promotable"))
+    _, v2, _ = _register(tmp_path, cfg, 0.5, "v2")  # a different model: new challenger, champion stays
+    assert v2.version == "2" and v2.champion_version == "1"
+    apply_promotion(client, name, "2", PromotionDecision(False, "does not beat champion v1", "not_better"))
+    assert current_champion(client, name) == "1"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"
+    assert client.get_model_version(name, "2").tags["promotion"] == "not_promoted"
+    assert client.get_model_version(name, "1").tags["promotion"] == "promoted"
 
-    _, v3, _ = _register(tmp_path, cfg, 0.91, "v3")  # passes the gate but does not beat the champion
-    assert not v3.promoted and v3.previous_champion_auc == pytest.approx(0.93)
-    assert str(client.get_model_version_by_alias(name, "champion").version) == "2"
-    assert str(client.get_model_version_by_alias(name, "challenger").version) == "3"
-    assert client.get_model_version(name, "3").tags["promotion"] == "not_promoted"
-
-    # the registered pyfunc returns probabilities (not labels), equal to the library's
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@challenger")
+    # the registered pyfunc returns calibrated probabilities (not labels), equal to the library's
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     frame = pd.DataFrame(x[:20], columns=NAMES)
     out = pyfunc.predict(frame)
     assert list(out.columns) == ["churn_probability"]
     assert np.allclose(out["churn_probability"].to_numpy(), model.predict_proba(frame))
     assert pyfunc.metadata.get_input_schema().input_names() == NAMES
-    run = client.get_run(v3.run_id)
-    assert run.data.metrics["test_roc_auc"] == pytest.approx(0.91)
+    again = load_registered_model(name, "1")
+    assert np.allclose(again.predict_proba(frame), model.predict_proba(frame))
+    run = client.get_run(v2.run_id)
     assert run.data.tags["data.features_sha256"] == "abc"

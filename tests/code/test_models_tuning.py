@@ -15,7 +15,7 @@ from tests.model.synthetic import make_tables
 
 @pytest.fixture(scope="module")
 def data():  # type: ignore[no-untyped-def]
-    features, labels = make_tables(200, 5, seed=1)
+    features, labels = make_tables(200, 10, seed=1)
     return join_features_labels(features, labels)
 
 
@@ -40,8 +40,10 @@ def test_tune_and_train_each_model_deterministically(
     assert set(runs[0].best_params) == set(cfg.model.search_space)
     result = train_final(data, cfg, runs[0].best_params, split)
     assert result.model.model_name == model
-    assert result.test_metrics["roc_auc"] > 0.7  # the synthetic signal is strong
+    assert result.validation_metrics["roc_auc"] > 0.7  # the synthetic signal is strong
+    assert result.validation_metrics["ece"] <= result.validation_metrics["ece_raw"] + 1e-9
     assert 0.0 < result.threshold.threshold < 1.0
+    assert result.model.calibrator.method == cfg.train.calibration
 
 
 def test_study_resumes_from_sqlite(data, repo_root: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

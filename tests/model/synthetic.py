@@ -2,7 +2,9 @@
 
 ``make_tables(n_users, n_cutoffs, seed)`` → (features, labels): weekly cutoffs; churn depends on
 ``engagement__thumbs_down`` (+), ``engagement__errors`` (+) and ``engagement__songs`` (−); ``noise__a`` is
-pure noise and ``profile__name_len`` is unrelated to churn.
+pure noise and ``profile__name_len`` is unrelated to churn. Each label is known ``label_window_days``
+after its cutoff (``known_at``), as the label stage writes it; the defaults leave room for the purged
+split (3 test cutoffs, 2 validation cutoffs, earlier tuning-train cutoffs).
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ START = dt.datetime(2024, 1, 15)
 
 
 def make_tables(
-    n_users: int = 300, n_cutoffs: int = 7, seed: int = 0, positive_shift: float = -1.5
+    n_users: int = 300,
+    n_cutoffs: int = 10,
+    seed: int = 0,
+    positive_shift: float = -1.5,
+    label_window_days: int = 14,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Features (user_id, cutoff, FEATURES…) and labels (user_id, cutoff, label, churn_kind, churn_ts,
-    horizon_days) for ``n_users`` users at ``n_cutoffs`` weekly cutoffs (every user at every cutoff)."""
+    horizon_days, known_at) for ``n_users`` users at ``n_cutoffs`` weekly cutoffs (every user at every
+    cutoff)."""
     rng = np.random.default_rng(seed)
     rows_f: list[dict[str, object]] = []
     rows_l: list[dict[str, object]] = []
@@ -59,6 +66,7 @@ def make_tables(
                     "churn_kind": "cancel" if label[u] else None,
                     "churn_ts": cutoff + dt.timedelta(days=3) if label[u] else None,
                     "horizon_days": 14,
+                    "known_at": cutoff + dt.timedelta(days=label_window_days),
                 }
             )
     features = pl.DataFrame(rows_f, schema_overrides={"cutoff": pl.Datetime("ms")})
@@ -71,6 +79,7 @@ def make_tables(
             "churn_kind": pl.Utf8,
             "churn_ts": pl.Datetime("ms"),
             "horizon_days": pl.Int32,
+            "known_at": pl.Datetime("ms"),
         },
     )
     return features, labels

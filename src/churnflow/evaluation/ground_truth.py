@@ -30,11 +30,13 @@ def _budget_mask(keys: pl.DataFrame, max_rows: int, seed: int) -> np.ndarray:
 
 def ground_truth_for(raw_dir: Path, data: Dataset, split: TimeSplit, cfg: Config) -> GroundTruth | None:
     """Oracle probabilities for the test rows and latent state for development and test rows, or None."""
-    from churnflow.simulate import latent_state_features, load_ground_truth, oracle_probabilities
+    from churnflow.simulate import load_ground_truth
 
     truth = load_ground_truth(raw_dir)
     if truth is None:
         return None
+    from churnflow.simulate import latent_state_features, oracle_probabilities
+
     ev = cfg.evaluate
     test_keys = data.frame.filter(pl.Series(split.test)).select("user_id", "cutoff")
     sel = _budget_mask(test_keys, ev.oracle_max_rows, cfg.seed)
