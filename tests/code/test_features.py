@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -17,7 +18,7 @@ from churnflow.features import (
     feature_registry,
     render_catalog,
 )
-from churnflow.features.definitions import FAMILIES
+from churnflow.features.formulas import FAMILIES
 from tests.code.test_features_synthetic import EVENT_SCHEMA, USER_AGENTS, make_events, weekly_cutoffs
 
 CFG = FeaturesConfig()
@@ -157,6 +158,33 @@ def test_online_equals_offline_exactly() -> None:
         for name in names:
             want = row[name]
             assert (want is None and math.isnan(online[name])) or online[name] == want, (name, row["cutoff"])
+
+
+def _with_nulls(events: pl.DataFrame, columns: list[str], share: float, seed: int) -> pl.DataFrame:
+    """``events`` with about ``share`` of each column's values set to null (independently per column)."""
+    rng = np.random.default_rng(seed)
+    return events.with_columns(
+        pl.when(pl.Series(rng.random(events.height) < share)).then(None).otherwise(pl.col(c)).alias(c)
+        for c in columns
+    )
+
+
+def test_online_equals_offline_with_nulls_unknown_pages_and_categoricals() -> None:
+    """Every nullable column the measures read, pages outside the schema, categorical/enum inputs."""
+    nullable = ["session_id", "level", "status", "gender", "location", "user_agent", "registration"]
+    ev = _with_nulls(make_events(n_users=3, events_per_user=150, seed=6), nullable, 0.1, seed=1)
+    ev = _with_nulls(ev, ["artist", "song", "length"], 0.1, seed=2).with_columns(
+        pl.when(pl.col("page") == "Home").then(pl.lit("Mystery")).otherwise(pl.col("page")).alias("page"),
+        pl.col("level").cast(pl.Enum(["free", "paid"])),
+        pl.col("user_agent").cast(pl.Categorical),
+    )
+    cut = weekly_cutoffs(ev)
+    offline = compute_features(ev.sample(fraction=1.0, shuffle=True, seed=3), cut, CFG)
+    for row in offline.iter_rows(named=True):
+        online = compute_features_online(ev.filter(pl.col("user_id") == row["user_id"]), row["cutoff"], CFG)
+        for name, value in online.items():
+            want = row[name]
+            assert (want is None and math.isnan(value)) or value == want, (name, row["cutoff"])
 
 
 def test_online_handles_no_events_before_the_cutoff_and_naive_cutoffs() -> None:

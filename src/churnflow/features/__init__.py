@@ -5,8 +5,8 @@ Public API: :func:`compute_features`, :func:`compute_features_online`, :func:`fe
 """
 
 from churnflow.features.catalog import render_catalog
-from churnflow.features.definitions import FeatureSpec
-from churnflow.features.engine import FeatureInputError
+from churnflow.features.columns import FeatureInputError
+from churnflow.features.formulas import FeatureSpec
 from churnflow.features.offline import compute_features
 from churnflow.features.online import compute_features_online
 from churnflow.features.registry import feature_names, feature_registry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from churnflow.features.definitions import FeatureSpec
+from churnflow.features.formulas import FeatureSpec
 
 
 def render_catalog(registry: list[FeatureSpec]) -> str:

@@ -1,14 +1,172 @@
-"""Online execution: one user's events (e.g. from an API request) and one cutoff → a feature dict."""
+"""Online execution: one user's events (e.g. from an API request) and one cutoff → a feature dict.
+
+The request path runs no query planner: one Polars ``select`` computes the event columns of
+:mod:`churnflow.features.columns` (the same expressions the offline path runs), then every measure of
+:mod:`churnflow.features.measures` is compiled to numpy over the ts-sorted events with ts < T, running
+sums read at the window boundaries give the windows, and the formulas of
+:mod:`churnflow.features.formulas` are evaluated on that one row.
+
+Invariant: same int64 measures and float64 formulas as :func:`churnflow.features.compute_features`,
+so both give the same bits.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Final
 
+import numpy as np
 import polars as pl
+import pyarrow.compute as pc
 
 from churnflow.config.features import FeaturesConfig
-from churnflow.features.engine import FeatureInputError, compute_feature_row
+from churnflow.features.columns import (
+    DAY_MS,
+    REQUIRED_EVENT_COLUMNS,
+    TS_LIMIT,
+    FeatureInputError,
+    check_event_columns,
+    context_columns,
+    event_columns,
+    key_columns,
+    per_event_columns,
+)
+from churnflow.features.formulas import Value, evaluate_features
+from churnflow.features.measures import (
+    MEASURES,
+    PSEUDO_STREAMS,
+    Array,
+    measures,
+    sum_measure_names,
+    window_offsets,
+)
 from churnflow.features.registry import feature_names
+
+#: Event columns the measures, the distinct-count streams and the session measures read (``n`` is 1).
+_COLUMNS: Final[tuple[str, ...]] = tuple(
+    sorted(
+        set().union(*(m.columns for m in MEASURES), (s.key for s in PSEUDO_STREAMS), ("ts_ms", "session_id"))
+        - {"n"}
+    )
+)
+
+
+@lru_cache(maxsize=16)
+def _static_columns(dtypes: tuple[pl.DataType, ...]) -> dict[str, pl.Expr]:
+    """The :mod:`churnflow.features.columns` expressions (but the context) over raw columns of ``dtypes``."""
+    cols = event_columns(pl.Schema(zip(REQUIRED_EVENT_COLUMNS, dtypes, strict=True)))
+    return cols | per_event_columns(cols.__getitem__) | key_columns(cols.__getitem__)
+
+
+def _event_arrays(events: pl.DataFrame) -> dict[str, Array]:
+    """The :data:`_COLUMNS` of ``events`` as int64 numpy arrays (nulls as 0) with their "not null" masks."""
+    schema = events.collect_schema()
+    cols = _static_columns(tuple(schema[c] for c in REQUIRED_EVENT_COLUMNS)) | context_columns(events)
+    table = events.select(cols[c].cast(pl.Int64).alias(c) for c in _COLUMNS).to_arrow()
+    return {  # pyarrow from here: single-threaded, no thread pool to wake on the request path
+        c: (pc.fill_null(a, 0).to_numpy(), pc.is_valid(a).to_numpy())
+        if a.null_count
+        else (a.to_numpy(), None)
+        for c, a in zip(table.column_names, table.columns, strict=True)
+    }
+
+
+def _first_occurrence(values: np.ndarray, ok: np.ndarray | None, null_is_value: bool) -> np.ndarray:
+    """int64 0/1: 1 at the first row of each distinct value (and at the first null if ``null_is_value``)."""
+    out = np.zeros(values.size, dtype=np.int64)
+    rows = np.arange(values.size) if ok is None else np.flatnonzero(ok)
+    out[rows[np.unique(values[rows], return_index=True)[1]]] = 1
+    if null_is_value and rows.size < values.size:
+        out[np.argmin(ok)] = 1
+    return out
+
+
+def _session_pieces(ts: np.ndarray, session: Array) -> dict[str, np.ndarray]:
+    """Per-event session measures of ts-sorted events: ts increments within a session and start gaps."""
+    values, ok = session
+    n = ts.size
+    codes = np.zeros(n, dtype=np.int64)  # dense session codes, 0: null session
+    valid = np.ones(n, dtype=bool) if ok is None else ok
+    codes[valid] = np.unique(values[valid], return_inverse=True)[1] + 1
+    start_rows = np.flatnonzero(_first_occurrence(codes, None, False))
+    gap_ms = np.zeros(n, dtype=np.int64)
+    gaps = np.zeros(n, dtype=np.int64)
+    gap_ms[start_rows[1:]] = np.diff(ts[start_rows])
+    gaps[start_rows[1:]] = 1
+    by_session = np.argsort(codes, kind="stable")  # ts order kept within a session
+    ts_s, ses_s = ts[by_session], codes[by_session]
+    step = np.zeros(n, dtype=np.int64)
+    step[1:] = np.where(ses_s[1:] == ses_s[:-1], ts_s[1:] - ts_s[:-1], 0)
+    session_ms = np.empty(n, dtype=np.int64)
+    session_ms[by_session] = step
+    return {"session_ms": session_ms, "session_gap_ms": gap_ms, "session_gaps": gaps}
+
+
+@lru_cache(maxsize=8)
+def _window_keys(
+    windows_days: tuple[int, ...], offsets: tuple[int, ...]
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Env names of the window values and, per name block, the boundary columns it subtracts.
+
+    Returns (names, pairs): names are ``<m>__all`` for every sum measure, then per window ``<m>__<w>d``
+    and ``<m>__p<w>d``; ``pairs[i] = (a, b)`` means block i is ``cum[:, a] - cum[:, b]`` (b = -1: cum[:, a]).
+    """
+    sums = sum_measure_names()
+    at = {o: len(offsets) - 1 - i for i, o in enumerate(offsets)}  # offset → column of boundary T - o
+    names = [f"{m}__all" for m in sums]
+    pairs = [(at[0], -1)]
+    for w in windows_days:
+        names += [f"{m}__{w}d" for m in sums] + [f"{m}__p{w}d" for m in sums]
+        pairs += [(at[0], at[w]), (at[w], at[2 * w])]
+    return tuple(names), np.array(pairs, dtype=np.int64)
+
+
+def compute_feature_row(events: pl.DataFrame, cutoff_ms: int, cfg: FeaturesConfig) -> list[Value]:
+    """Features of one user's eager ``events`` at one cutoff (epoch ms), in registry order."""
+    if not 0 <= cutoff_ms < TS_LIMIT:
+        raise FeatureInputError(f"cutoff: epoch ms {cutoff_ms} out of range")
+    offsets = tuple(window_offsets(cfg))
+    names, pairs = _window_keys(tuple(cfg.windows_days), offsets)
+    check_event_columns(events.collect_schema())
+    nulls = events.get_column("ts").null_count()
+    if nulls:
+        raise FeatureInputError(f"events.ts: {nulls} null timestamp(s)")
+    arrays = _event_arrays(events)
+    ts = arrays["ts_ms"][0]
+    keep = ts < cutoff_ms
+    order = None if keep.all() else np.flatnonzero(keep)
+    if ts.size > 1 and not (ts[1:] >= ts[:-1]).all():  # ts order, ties in input order
+        order = (
+            np.argsort(ts, kind="stable") if order is None else order[np.argsort(ts[order], kind="stable")]
+        )
+    if order is not None:
+        arrays = {c: (v[order], None if ok is None else ok[order]) for c, (v, ok) in arrays.items()}
+        ts = arrays["ts_ms"][0]
+    n = ts.size
+    arrays["n"] = (np.ones(n, dtype=np.int64), None)
+    col = arrays.__getitem__
+
+    per_event: dict[str, np.ndarray] = {}
+    for m in measures("sum"):
+        v, counts = m.numpy(col)
+        per_event[m.name] = v if counts is None else np.where(counts, v, 0)
+    for s in PSEUDO_STREAMS:
+        per_event[s.measure] = _first_occurrence(*arrays[s.key], null_is_value=not s.hashed)
+    per_event |= _session_pieces(ts, arrays["session_id"])
+    running = np.zeros((len(per_event), n + 1), dtype=np.int64)
+    np.cumsum(np.stack([per_event[m] for m in sum_measure_names()]), axis=1, out=running[:, 1:])
+    edges = np.array([cutoff_ms - o * DAY_MS for o in reversed(offsets)], dtype=np.int64)
+    cum = running[:, np.searchsorted(ts, edges, side="left")]  # column i: events with ts < edges[i]
+    blocks = cum[:, pairs[:, 0]] - np.where(pairs[:, 1] >= 0, cum[:, pairs[:, 1]], 0)
+    env: dict[str, Value] = dict(zip(names, blocks.T.ravel().tolist(), strict=True))
+    env["T"] = cutoff_ms
+    for m in MEASURES:
+        if m.agg != "sum":
+            v, counts = m.numpy(col)
+            picked = v if counts is None else v[counts]
+            env[m.name] = int(getattr(picked, m.agg)()) if picked.size else None
+    return evaluate_features(cfg, env)
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -25,17 +183,14 @@ def compute_features_online(events: pl.DataFrame, cutoff: datetime, cfg: Feature
     (e.g. a ratio over zero songs) are NaN. A naive ``cutoff`` is read as UTC. Raises
     :class:`FeatureInputError` when the events hold more than one user.
     """
-    users = events.get_column("user_id").cast(pl.String).unique() if "user_id" in events.columns else None
-    if users is None:
+    if "user_id" not in events.columns:
         raise FeatureInputError("events: missing column 'user_id'")
-    if users.len() > 1:
-        raise FeatureInputError(f"events.user_id: one user expected, got {users.len()}")
-    user = users[0] if users.len() else ""
+    users = events.get_column("user_id").cast(pl.String).n_unique()
+    if users > 1:
+        raise FeatureInputError(f"events.user_id: one user expected, got {users}")
     if cutoff.tzinfo is None:
         cutoff = cutoff.replace(tzinfo=UTC)
-    del user
-    cutoff_ms = _epoch_ms(cutoff)
-    row = compute_feature_row(events, cutoff_ms, cfg)
+    row = compute_feature_row(events, _epoch_ms(cutoff), cfg)
     return {
         name: float("nan") if v is None else float(v) for name, v in zip(feature_names(cfg), row, strict=True)
     }

@@ -8,7 +8,7 @@ from typing import Final
 import polars as pl
 
 from churnflow.config.features import FeaturesConfig
-from churnflow.features.engine import FeatureInputError
+from churnflow.features.columns import FeatureInputError
 from churnflow.features.offline import compute_features
 
 ENGINES: Final[tuple[str, ...]] = ("polars", "spark")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from churnflow.config.features import FeaturesConfig
-from churnflow.features.definitions import FAMILIES, FeatureSpec, feature_definitions
+from churnflow.features.formulas import FAMILIES, FeatureSpec, feature_definitions
 
 
 def feature_registry(cfg: FeaturesConfig) -> list[FeatureSpec]:

@@ -2,7 +2,7 @@
 
 Each Spark partition holds every event of its users (``repartition(n, "user_id")``); the function
 gathers the partition's Arrow batches into one Polars frame and calls
-:func:`churnflow.features.engine.compute_feature_frame` — the very function the offline path runs —
+:func:`churnflow.features.offline.compute_feature_frame` — the very function the offline path runs —
 for the cutoffs of the users present. Users with cutoffs but no events are computed on the driver
 from an empty frame, so the output matches :func:`churnflow.features.compute_features` row for row.
 """
@@ -19,7 +19,8 @@ import polars as pl
 import pyarrow as pa
 
 from churnflow.config.features import FeaturesConfig
-from churnflow.features.engine import REQUIRED_EVENT_COLUMNS, compute_feature_frame, normalize_cutoffs
+from churnflow.features.columns import REQUIRED_EVENT_COLUMNS
+from churnflow.features.offline import compute_feature_frame, normalize_cutoffs
 from churnflow.features.registry import feature_names
 
 if TYPE_CHECKING:
