@@ -1,4 +1,5 @@
-"""The oracle churn probability on hand-built ground truth: exact values, properties and clear errors."""
+"""The old realised-hazard oracle (kept for comparison) on hand-built ground truth: exact values, properties
+and clear errors."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from churnflow.simulate import oracle_probabilities
+from churnflow.simulate import realised_hazard_probabilities as oracle_probabilities
 
 START = datetime(2018, 10, 1, tzinfo=UTC)
 UTC_MS = pl.Datetime("ms", "UTC")

@@ -7,13 +7,21 @@ from pathlib import Path
 import typer
 
 from churnflow.simulate import PRESETS, SCENARIOS, simulate_to_dir
+from churnflow.simulate.presets import SCENARIO_ALIASES, scenario_name
 
 
 def command(
     preset: str = typer.Option("mini", "--preset", help=f"Size of the world: {', '.join(PRESETS)}."),
     seed: int = typer.Option(42, "--seed", help="Random seed: same seed and preset → identical bytes."),
     out: Path = typer.Option(Path("data"), "--out", help="Folder for events.json and _truth/."),
-    scenario: str = typer.Option("default", "--scenario", help=f"Scenario: {', '.join(SCENARIOS)}."),
+    scenario: str = typer.Option(
+        "baseline",
+        "--scenario",
+        help=f"Scenario: {', '.join(SCENARIOS)} ('default' = baseline).",
+    ),
+    change_day: int = typer.Option(
+        0, "--change-day", help="Day (from the start) the scenario's changes begin; 0 = the whole world."
+    ),
     gzip: bool = typer.Option(False, "--gzip", help="Write events.json.gz (deterministic gzip) instead."),
 ) -> None:
     """Simulate Sparkify events (JSON lines) with a causal churn story and its ground truth."""
@@ -21,9 +29,16 @@ def command(
         raise typer.BadParameter(
             f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}", param_hint="--preset"
         )
-    if scenario not in SCENARIOS:
+    try:
+        scenario_name(scenario)
+    except ValueError:
+        known = sorted([*SCENARIOS, *SCENARIO_ALIASES])
         raise typer.BadParameter(
-            f"unknown scenario {scenario!r}; choose one of {sorted(SCENARIOS)}", param_hint="--scenario"
-        )
-    summary = simulate_to_dir(preset, seed, out, scenario=scenario, gzip=gzip, progress=True)
+            f"unknown scenario {scenario!r}; choose one of {known}", param_hint="--scenario"
+        ) from None
+    if change_day < 0:
+        raise typer.BadParameter(f"must be >= 0, got {change_day}", param_hint="--change-day")
+    summary = simulate_to_dir(
+        preset, seed, out, scenario=scenario, gzip=gzip, progress=True, change_day=change_day
+    )
     typer.echo(str(summary))

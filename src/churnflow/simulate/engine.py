@@ -7,21 +7,24 @@ seed) gives byte-identical files on any machine with the same library versions.
 
 from __future__ import annotations
 
-import gzip as gzip_mod
 import io
 import time
+import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 
-from churnflow.simulate.events import UserAttributes, expand_sessions, guest_events
-from churnflow.simulate.presets import DAY_MS, Preset, WorldParams, get_preset, get_scenario
+from churnflow.simulate.events import ActivityTimes, UserAttributes, expand_sessions, guest_events
+from churnflow.simulate.presets import DAY_MS, Preset, Regime, get_preset, get_regime, scenario_name
 from churnflow.simulate.truth import TRUTH_DIR, TRUTH_FILE
-from churnflow.simulate.vocab import build_catalogue, embedded_vocab, person_names
+from churnflow.simulate.vocab import Catalogue, build_catalogue, embedded_vocab, person_names
 from churnflow.simulate.world import (
     KIND_NAMES,
     Sessions,
@@ -35,7 +38,11 @@ from churnflow.utils.io import atomic_path, write_parquet
 
 # random stream ids (the second seed word); chunk i uses _STREAM_CHUNK + i
 _STREAM_WORLD, _STREAM_VOCAB, _STREAM_ATTRS, _STREAM_GUESTS, _STREAM_CHUNK = 0, 1, 2, 3, 1000
-_GZIP_LEVEL = 6
+#: gzip: level 1 (about 12x smaller than the JSON, several times faster to write than level 6), written as
+#: independent members of at most ~64 MB of JSON each
+_GZIP_LEVEL = 1
+_GZIP_MEMBER_BYTES = 64 * 1024 * 1024
+_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class SimulationSummary:
     preset: str
     scenario: str
     seed: int
+    change_day: int
     events_path: str
     truth_path: str
     n_events: int
@@ -58,7 +66,8 @@ class SimulationSummary:
         return (
             f"simulated {self.n_events:,} events of {self.n_users:,} users ({self.n_sessions:,} sessions; "
             f"{self.n_cancel} cancelled, {self.n_silent} silent churners) "
-            f"preset={self.preset} scenario={self.scenario} seed={self.seed} in {self.seconds:.1f}s "
+            f"preset={self.preset} scenario={self.scenario} change_day={self.change_day} seed={self.seed} "
+            f"in {self.seconds:.1f}s "
             f"→ {self.events_path}"
         )
 
@@ -72,7 +81,9 @@ class World:
     """Everything about a simulated world except the events themselves."""
 
     preset: Preset
-    params: WorldParams
+    scenario: str
+    regime: Regime
+    seed: int
     users: Users
     sessions: Sessions
     session_ids: np.ndarray
@@ -112,13 +123,16 @@ def _user_attributes(rng: np.random.Generator, preset: Preset, users: Users) -> 
     )
 
 
-def build_world(preset_name: str, seed: int, scenario: str = "default") -> World:
-    """Draw the latent world (users, hazard, churn, sessions, ids) for a preset, seed and scenario."""
-    preset, params = get_preset(preset_name), get_scenario(scenario)
+def build_world(preset_name: str, seed: int, scenario: str = "baseline", change_day: int = 0) -> World:
+    """Draw the latent world (users, hazard, churn, sessions, ids) for a preset, seed and scenario.
+
+    ``change_day``: the scenario's changes apply from this day (days from the start); 0 = everywhere.
+    """
+    preset, regime = get_preset(preset_name), get_regime(scenario, change_day)
     rng = _rng(seed, _STREAM_WORLD)
-    users = simulate_users(rng, preset, params)
-    sessions = simulate_sessions(rng, preset, params, users)
-    n_guest = int(rng.poisson(params.guest_sessions_per_user * preset.n_users))
+    users = simulate_users(rng, preset, regime)
+    sessions = simulate_sessions(rng, preset, regime, users)
+    n_guest = int(rng.poisson(regime.at(-1).guest_sessions_per_user * preset.n_users))
     guest_start = np.sort(rng.uniform(0.0, preset.n_days, n_guest))
     # sessionId: one global counter in order of session start, like Eventsim
     starts = np.concatenate([sessions.start_days, guest_start])
@@ -127,7 +141,9 @@ def build_world(preset_name: str, seed: int, scenario: str = "default") -> World
     attrs = _user_attributes(_rng(seed, _STREAM_ATTRS), preset, users)
     return World(
         preset=preset,
-        params=params,
+        scenario=scenario_name(scenario),
+        regime=regime,
+        seed=seed,
         users=users,
         sessions=sessions,
         session_ids=rank[: sessions.user.size],
@@ -137,9 +153,22 @@ def build_world(preset_name: str, seed: int, scenario: str = "default") -> World
     )
 
 
-def iter_event_chunks(world: World, seed: int) -> Iterator[pl.DataFrame]:
+def world_catalogue(world: World) -> Catalogue:
+    """The world's song catalogue (drawn from its own random stream)."""
+    p = world.regime.after
+    return build_catalogue(_rng(world.seed, _STREAM_VOCAB), p.n_artists, p.n_songs)
+
+
+def iter_event_chunks(world: World, seed: int | None = None) -> Iterator[pl.DataFrame]:
     """Yield the events chunk by chunk (``preset.chunk_users`` users each, then the guests)."""
-    catalogue = build_catalogue(_rng(seed, _STREAM_VOCAB), world.params.n_artists, world.params.n_songs)
+    for frame, _ in _iter_chunks(world):
+        yield frame
+
+
+def _iter_chunks(world: World) -> Iterator[tuple[pl.DataFrame, tuple[int, int, ActivityTimes] | None]]:
+    """Event frames chunk by chunk with (first session, end session, activity times); guests last (None)."""
+    seed = world.seed
+    catalogue = world_catalogue(world)
     s = world.sessions
     bounds = np.searchsorted(
         s.user, np.arange(0, world.users.n + world.preset.chunk_users, world.preset.chunk_users)
@@ -149,13 +178,17 @@ def iter_event_chunks(world: World, seed: int) -> Iterator[pl.DataFrame]:
         if lo == hi:
             continue
         part = Sessions(**{k: v[lo:hi] for k, v in vars(s).items()})
-        yield expand_sessions(
-            _rng(seed, _STREAM_CHUNK + i), world.preset, world.params, part, world.session_ids[lo:hi],
+        frame, times = expand_sessions(
+            _rng(seed, _STREAM_CHUNK + i), world.preset, world.regime, part, world.session_ids[lo:hi],
             world.attrs, catalogue,
         )  # fmt: skip
+        yield frame, (lo, hi, times)
     if world.guest_start_days.size:
-        yield guest_events(
-            _rng(seed, _STREAM_GUESTS), world.preset, world.guest_start_days, world.guest_session_ids
+        yield (
+            guest_events(
+                _rng(seed, _STREAM_GUESTS), world.preset, world.guest_start_days, world.guest_session_ids
+            ),
+            None,
         )
 
 
@@ -179,13 +212,28 @@ def _user_stats(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def truth_frame(world: World, stats: pl.DataFrame) -> pl.DataFrame:
-    """The ground-truth sidecar (see ``churnflow.simulate.truth``) from the world and per-user stats."""
-    u, preset = world.users, world.preset
+def _lists_by_user(n: int, user: np.ndarray, columns: dict[str, pl.Series]) -> pl.DataFrame:
+    """One row per user index 0..n-1 with each column gathered into a list (rows sorted by ``user``)."""
+    flat = pl.DataFrame({"_u": user.astype(np.int64), **columns})
+    grouped = flat.group_by("_u", maintain_order=True).agg(pl.all())
+    return (
+        pl.DataFrame({"_u": np.arange(n, dtype=np.int64)})
+        .join(grouped, on="_u", how="left", maintain_order="left")
+        .drop("_u")
+    )
+
+
+def truth_frame(
+    world: World, stats: pl.DataFrame, session_last_ms: np.ndarray, activity: ActivityTimes
+) -> pl.DataFrame:
+    """The ground-truth sidecar (see ``churnflow.simulate.truth``) from the world, per-user event stats,
+    each session's last logged-in event and each (user, day)'s last logged-in event."""
+    u, preset, s = world.users, world.preset, world.sessions
     kinds = [KIND_NAMES[k] for k in u.churn_kind]
-    decision_ms = np.where(
+    churn_ms = np.where(
         np.isnan(u.churn_time), 0, preset.start_ms + np.round(np.nan_to_num(u.churn_time) * DAY_MS)
     ).astype(np.int64)
+    utc = pl.Datetime("ms", "UTC")
     base = pl.DataFrame(
         {
             "user_id": world.attrs.user_id.head(u.n),
@@ -193,13 +241,39 @@ def truth_frame(world: World, stats: pl.DataFrame) -> pl.DataFrame:
             "paid_at_start": u.paid0,
             "engagement": u.engagement,
             "churn_kind": pl.Series(kinds, dtype=pl.String),
-            "decision_ms": pl.Series(decision_ms).set(pl.Series(np.isnan(u.churn_time)), None),
-            "hazard": pl.Series([row for row in u.hazard], dtype=pl.List(pl.Float64)),
-            "satisfaction": pl.Series([row for row in u.sat], dtype=pl.List(pl.Float64)),
+            "decision_ms": pl.Series(churn_ms).set(pl.Series(np.isnan(u.churn_time)), None),
+            "hazard": pl.Series(list(u.hazard), dtype=pl.List(pl.Float64)),
+            "satisfaction": pl.Series(list(u.sat), dtype=pl.List(pl.Float64)),
+            "sat_trait": u.sat_trait,
+            "reg_day": u.reg_days,
+            "first_session_day": u.first_session,
+            "decision_day": u.decision_time,
+            "decision_kind": pl.Series([KIND_NAMES[k] for k in u.decision_kind], dtype=pl.String),
         }
     )
-    utc = pl.Datetime("ms", "UTC")
-    out = base.join(stats.rename({"userId": "user_id"}), on="user_id", how="left", maintain_order="left")
+    sessions = _lists_by_user(
+        u.n,
+        s.user,
+        {
+            "session_start_day": pl.Series(s.start_days),
+            "session_end_day": pl.Series(s.end_days),
+            "session_last_ms": pl.Series(session_last_ms, dtype=pl.Int64),
+            "session_kind": pl.Series(s.kind, dtype=pl.Int8),
+            "session_paid_after": pl.Series(s.paid_after, dtype=pl.Boolean),
+            "session_gap_mean": pl.Series(s.gap_mean),
+        },
+    )
+    days = _lists_by_user(
+        u.n,
+        activity.day_user,
+        {
+            "active_day": pl.Series(activity.day, dtype=pl.Int32),
+            "active_day_last_ms": pl.Series(activity.day_last_ms, dtype=pl.Int64),
+        },
+    )
+    out = pl.concat([base, sessions, days], how="horizontal").join(
+        stats.rename({"userId": "user_id"}), on="user_id", how="left", maintain_order="left"
+    )
     return out.select(
         "user_id",
         pl.col("registration").cast(utc),
@@ -217,6 +291,23 @@ def truth_frame(world: World, stats: pl.DataFrame) -> pl.DataFrame:
         pl.lit(preset.start_ms).cast(utc).alias("hazard_start"),
         "hazard",
         "satisfaction",
+        "sat_trait",
+        "reg_day",
+        "first_session_day",
+        "decision_day",
+        "decision_kind",
+        "session_start_day",
+        "session_end_day",
+        "session_last_ms",
+        "session_kind",
+        "session_paid_after",
+        "session_gap_mean",
+        "active_day",
+        "active_day_last_ms",
+        pl.lit(preset.name).alias("preset"),
+        pl.lit(world.scenario).alias("scenario"),
+        pl.lit(world.regime.change_day, dtype=pl.Int32).alias("change_day"),
+        pl.lit(world.seed, dtype=pl.Int64).alias("seed"),
     )
 
 
@@ -224,54 +315,72 @@ def simulate_to_dir(
     preset: str,
     seed: int,
     out_dir: Path,
-    scenario: str = "default",
+    scenario: str = "baseline",
     gzip: bool = False,
     progress: bool = True,
+    change_day: int = 0,
 ) -> SimulationSummary:
     """Simulate and write ``out_dir/events.json`` (``.json.gz`` with gzip) and the truth sidecar.
 
-    Inputs: preset name, seed, output folder, scenario name, gzip flag, progress-bar flag.
-    Output: a ``SimulationSummary``. Invariant: same (preset, scenario, seed, gzip) → byte-identical files.
-    Other files in ``out_dir`` are left alone, except the other variant of the events file (``events.json``
-    vs ``events.json.gz``), which is removed so a loader never reads two copies.
+    Inputs: preset name, seed, output folder, scenario name (``default`` = ``baseline``), gzip flag,
+    progress-bar flag, the day the scenario's changes start (0: the whole world).
+    Output: a ``SimulationSummary``. Invariant: same (preset, scenario, change_day, seed, gzip) →
+    byte-identical files. Other files in ``out_dir`` are left alone, except the other variant of the events
+    file (``events.json`` vs ``events.json.gz``), which is removed so a loader never reads two copies.
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    world = build_world(preset, seed, scenario, change_day)
     out_dir.mkdir(parents=True, exist_ok=True)
-    world = build_world(preset, seed, scenario)
     name, other = ("events.json.gz", "events.json") if gzip else ("events.json", "events.json.gz")
     events_path = out_dir / name
     stats: list[pl.DataFrame] = []
+    session_last = np.full(world.sessions.user.size, -1, dtype=np.int64)
+    activity: list[ActivityTimes] = []
     n_events = 0
     bar = tqdm(total=n_chunks(world), desc=f"simulate {preset}", unit="chunk", disable=not progress)
-    with atomic_path(events_path) as tmp, tmp.open("wb") as raw:
-        sink = (
-            gzip_mod.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=_GZIP_LEVEL)
-            if gzip
-            else raw
-        )
+    # serialising (and compressing) chunk i runs in worker threads while chunk i + 1 is simulated; results
+    # are written in chunk order, so the bytes do not depend on timing
+    pending: deque[Future[tuple[list[bytes], pl.DataFrame | None]]] = deque()
+    with (
+        atomic_path(events_path) as tmp,
+        tmp.open("wb") as raw,
+        ThreadPoolExecutor(max_workers=_WORKERS) as pool,
+    ):
         try:
-            for frame in iter_event_chunks(world, seed):
-                buf = io.BytesIO()
-                frame.write_ndjson(buf)
-                sink.write(buf.getvalue())
-                stats.append(_user_stats(frame))
+            for frame, where in _iter_chunks(world):
+                if where is not None:
+                    lo, hi, times = where
+                    session_last[lo:hi] = times.session_last_ms
+                    activity.append(times)
+                pending.append(pool.submit(_serialise, frame, gzip, where is not None))
                 n_events += frame.height
+                while len(pending) >= _WORKERS:
+                    _drain(pending.popleft(), raw, stats)
                 bar.update(1)
                 bar.set_postfix(events=f"{n_events:,}")
+            while pending:
+                _drain(pending.popleft(), raw, stats)
         finally:
-            if gzip:
-                sink.close()
+            for fut in pending:
+                fut.cancel()
             bar.close()
     (out_dir / other).unlink(missing_ok=True)
-    truth = truth_frame(world, pl.concat(stats).sort("userId"))
+    act = ActivityTimes(
+        session_last_ms=session_last,
+        day_user=np.concatenate([a.day_user for a in activity]),
+        day=np.concatenate([a.day for a in activity]),
+        day_last_ms=np.concatenate([a.day_last_ms for a in activity]),
+    )
+    truth = truth_frame(world, pl.concat(stats).sort("userId"), session_last, act)
     t_path = out_dir / TRUTH_DIR / TRUTH_FILE
     write_parquet(truth, t_path)
     kinds = world.users.churn_kind
     return SimulationSummary(
         preset=preset,
-        scenario=scenario,
+        scenario=world.scenario,
         seed=seed,
+        change_day=change_day,
         events_path=str(events_path),
         truth_path=str(t_path),
         n_events=n_events,
@@ -281,6 +390,41 @@ def simulate_to_dir(
         n_silent=int((kinds == 2).sum()),
         seconds=round(time.perf_counter() - t0, 3),
     )
+
+
+def _gzip_member(data: memoryview) -> bytes:
+    """One gzip member (mtime 0, no file name) holding ``data``; members concatenate into one .gz file."""
+    comp = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31)
+    return comp.compress(data) + comp.flush()
+
+
+def _serialise(frame: pl.DataFrame, gzip: bool, with_stats: bool) -> tuple[list[bytes], pl.DataFrame | None]:
+    """JSON lines of a chunk (as gzip members of about ``_GZIP_MEMBER_BYTES`` when asked) and its stats."""
+    buf = io.BytesIO()
+    frame.write_ndjson(buf)
+    data = buf.getbuffer()
+    if not gzip:
+        parts = [bytes(data)]
+    else:
+        parts = []
+        lo = 0
+        while lo < len(data):
+            hi = min(lo + _GZIP_MEMBER_BYTES, len(data))
+            if hi < len(data):
+                hi = bytes(data[hi : hi + 65_536]).index(b"\n") + hi + 1  # members end at a line end
+            parts.append(_gzip_member(data[lo:hi]))
+            lo = hi
+    return parts, (_user_stats(frame) if with_stats else None)
+
+
+def _drain(
+    fut: Future[tuple[list[bytes], pl.DataFrame | None]], raw: BinaryIO, stats: list[pl.DataFrame]
+) -> None:
+    parts, chunk_stats = fut.result()
+    for part in parts:
+        raw.write(part)
+    if chunk_stats is not None:
+        stats.append(chunk_stats)
 
 
 __all__ = [

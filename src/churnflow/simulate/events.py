@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from churnflow.data.schema import PAGES, RAW_KEYS
-from churnflow.simulate.presets import Preset, WorldParams
+from churnflow.simulate.presets import Preset, Regime, WorldParams
 from churnflow.simulate.vocab import Catalogue
 from churnflow.simulate.world import Sessions, session_start_ms
 
@@ -32,8 +32,23 @@ _RANDOM_PAGES: tuple[str, ...] = (
     "NextSong", "Thumbs Up", "Thumbs Down", "Home", "Add to Playlist", "Add Friend", "Roll Advert",
     "Logout", "Downgrade", "Settings", "Help", "Upgrade", "About", "Save Settings", "Error",
 )  # fmt: skip
+LOGOUT_COLUMN: int = _RANDOM_PAGES.index("Logout")
 _ANON_EXTRA = np.array([PAGE_CODE[p] for p in ("About", "Help", "Home", "Error")])
 _ANON_EXTRA_P = np.array([0.45, 0.3, 0.2, 0.05])
+
+
+@dataclass(frozen=True)
+class ActivityTimes:
+    """Per-session and per-(user, UTC day) times of a chunk's logged-in events (for the ground truth).
+
+    ``session_last_ms[i]``: the last logged-in event of session i (its first is at its start);
+    ``day_user``/``day``/``day_last_ms``: the last logged-in event of each (user, day) with activity.
+    """
+
+    session_last_ms: np.ndarray
+    day_user: np.ndarray
+    day: np.ndarray
+    day_last_ms: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -52,58 +67,95 @@ class UserAttributes:
     registration: pl.Series
 
 
-def page_counts(rng: np.random.Generator, p: WorldParams, s: Sessions) -> np.ndarray:
-    """(n_sessions, len(_RANDOM_PAGES)) counts: Poisson around per-song rates shifted by satisfaction."""
-    songs = s.n_songs.astype(np.float64)
-    sat = s.sat
-    free = ~s.paid
+#: (rate per song, satisfaction coefficient, level it applies to) of each column of ``_RANDOM_PAGES``
+_PAGE_LAW: tuple[tuple[str | None, str | None, str | None], ...] = (
+    (None, None, None),  # NextSong: counted, not drawn
+    ("thumbs_up", "sat_coef_up", None),
+    ("thumbs_down", "sat_coef_down", None),
+    ("home", None, None),
+    ("playlist", "sat_coef_social", None),
+    ("friend", "sat_coef_social", None),
+    ("ads", None, None),  # ads_free / ads_paid
+    (None, None, None),  # Logout: logouts_per_session - 1 per session
+    ("downgrade_page_paid", "sat_coef_downgrade", "paid"),
+    ("settings", "sat_coef_trouble", None),
+    ("help", "sat_coef_trouble", None),
+    ("upgrade_page_free", None, "free"),
+    ("about", None, None),
+    ("save_settings", "sat_coef_trouble", None),
+    ("error", "sat_coef_trouble", None),
+)
 
-    def rate(per_song: float | np.ndarray, coef: float = 0.0) -> np.ndarray:
-        return per_song * songs * np.exp(coef * sat)
 
-    lam = np.stack(
-        [
-            np.zeros_like(songs),
-            rate(p.thumbs_up, p.sat_coef_up),
-            rate(p.thumbs_down, p.sat_coef_down),
-            rate(p.home),
-            rate(p.playlist, p.sat_coef_social),
-            rate(p.friend, p.sat_coef_social),
-            rate(np.where(free, p.ads_free, p.ads_paid)),
-            np.full_like(songs, p.logouts_per_session - 1.0),
-            rate(np.where(free, 0.0, p.downgrade_page_paid), p.sat_coef_downgrade),
-            rate(p.settings, p.sat_coef_trouble),
-            rate(p.help, p.sat_coef_trouble),
-            rate(np.where(free, p.upgrade_page_free, 0.0)),
-            rate(p.about),
-            rate(p.save_settings, p.sat_coef_trouble),
-            rate(p.error, p.sat_coef_trouble),
-        ],
-        axis=1,
-    )
-    counts = rng.poisson(lam)
+def _law_vectors(p: WorldParams) -> tuple[np.ndarray, np.ndarray, float]:
+    """(2, k) per-song rates for [free, paid], (k,) satisfaction coefficients, extra logouts per session."""
+    k = len(_PAGE_LAW)
+    base = np.zeros((2, k))
+    coef = np.zeros(k)
+    for col, (rate, sat_coef, level) in enumerate(_PAGE_LAW):
+        if rate == "ads":
+            base[:, col] = (p.ads_free, p.ads_paid)
+        elif rate is not None:
+            value = getattr(p, rate)
+            base[0, col] = value if level in (None, "free") else 0.0
+            base[1, col] = value if level in (None, "paid") else 0.0
+        if sat_coef is not None:
+            coef[col] = getattr(p, sat_coef)
+    return base, coef, p.logouts_per_session - 1.0
+
+
+def page_rates(
+    regime: Regime, n_songs: np.ndarray, sat: np.ndarray, paid: np.ndarray, day: np.ndarray
+) -> np.ndarray:
+    """(n_sessions, len(_RANDOM_PAGES)) Poisson means of the random pages of sessions with ``n_songs`` songs.
+
+    Per-song rates (by level) times ``exp(coef s)`` of the day's satisfaction, with the parameters of each
+    session's ``day``; the NextSong column is 0 (songs are counted, not drawn) and the Logout column holds
+    the extra logouts beyond the one every session has. Shared by the event expansion and the oracle.
+    """
+    level = paid.astype(np.int64)
+    base_a, coef_a, logout_a = _law_vectors(regime.after)
+    if regime.changes:
+        base_b, coef_b, logout_b = _law_vectors(regime.before)
+        after = (np.asarray(day) >= regime.change_day)[:, None]
+        base = np.where(after, base_a[level], base_b[level])
+        coef = np.where(after, coef_a[None, :], coef_b[None, :])
+        logout = np.where(after[:, 0], logout_a, logout_b)
+    else:
+        base, coef, logout = base_a[level], coef_a[None, :], logout_a
+    lam = np.exp(sat[:, None] * coef)
+    lam *= base
+    lam *= n_songs.astype(np.float64)[:, None]
+    lam[:, LOGOUT_COLUMN] = logout
+    return lam
+
+
+def page_counts(rng: np.random.Generator, regime: Regime, s: Sessions) -> np.ndarray:
+    """(n_sessions, len(_RANDOM_PAGES)) counts: Poisson around ``page_rates``, songs and one Logout added."""
+    day = np.floor(s.start_days).astype(np.int64)
+    counts = rng.poisson(page_rates(regime, s.n_songs, s.sat, s.paid, day))
     counts[:, 0] = s.n_songs
-    counts[:, _RANDOM_PAGES.index("Logout")] += 1  # every session is left by a Logout at some point
+    counts[:, LOGOUT_COLUMN] += 1  # every session is left by a Logout at some point
     return counts
 
 
 def expand_sessions(
     rng: np.random.Generator,
     preset: Preset,
-    p: WorldParams,
+    regime: Regime,
     s: Sessions,
     session_ids: np.ndarray,
     attrs: UserAttributes,
     catalogue: Catalogue,
-) -> pl.DataFrame:
-    """Events of the sessions ``s`` (user indices refer to ``attrs``) as a raw-key frame.
+) -> tuple[pl.DataFrame, ActivityTimes]:
+    """Events of the sessions ``s`` (user indices refer to ``attrs``) as a raw-key frame, and their times.
 
     Invariants: Cancel/Cancellation Confirmation close a ``final`` session; Submit Upgrade/Downgrade
     follow an Upgrade/Downgrade visit at a session's end; every Logout is followed by Logged Out events
     (empty userId) of the same session; ts increase within a session by each event's duration.
     """
     n_sess = s.user.size
-    counts = page_counts(rng, p, s)
+    counts = page_counts(rng, regime, s)
     random_codes = np.array([PAGE_CODE[x] for x in _RANDOM_PAGES])
     per_sess = counts.sum(axis=1)
     ev_sess = np.repeat(np.arange(n_sess), per_sess)
@@ -136,7 +188,11 @@ def expand_sessions(
     ev_sess, ev_page = ev_sess[order], ev_page[order]
     # each Logout opens a block of Logged Out events: Home, extras..., Login
     is_logout = ev_page == PAGE_CODE["Logout"]
-    n_anon = np.where(is_logout, 2 + rng.poisson(p.anon_extra_per_logout, ev_page.size), 0)
+    sess_day = np.floor(s.start_days).astype(np.int64)
+    anon_rate = np.broadcast_to(
+        np.asarray(regime.value("anon_extra_per_logout", sess_day[ev_sess]), dtype=np.float64), ev_sess.shape
+    )
+    n_anon = np.where(is_logout, 2 + rng.poisson(anon_rate), 0)
     block = 1 + n_anon
     src = np.repeat(np.arange(ev_page.size), block)
     starts = np.cumsum(block) - block
@@ -158,7 +214,7 @@ def expand_sessions(
     is_song = page == PAGE_CODE["NextSong"]
     u = rng.random(n_ev)
     song_idx = np.minimum(
-        (catalogue.n_songs * u**p.song_popularity_exponent).astype(np.int64), catalogue.n_songs - 1
+        (catalogue.n_songs * u**regime.after.song_popularity_exponent).astype(np.int64), catalogue.n_songs - 1
     )
     song_idx = np.where(is_song, song_idx, catalogue.n_songs)
     length = catalogue.length.gather(song_idx)
@@ -192,7 +248,19 @@ def expand_sessions(
             "userId": attrs.user_id.gather(user_idx),
         }
     )
-    return frame.select(RAW_KEYS)
+    # logged-in events: last per session, last per (user, day) (rows are in (user, ts) order)
+    logged = np.flatnonzero(~anon)
+    lsess, lts = sess[logged], ts[logged]
+    session_last = np.full(n_sess, -1, dtype=np.int64)
+    last_of_session = np.ones(lts.size, dtype=bool)
+    last_of_session[:-1] = lsess[1:] != lsess[:-1]
+    session_last[lsess[last_of_session]] = lts[last_of_session]
+    luser = s.user[lsess]
+    lday = (lts - preset.start_ms) // 86_400_000
+    run_end = np.ones(lts.size, dtype=bool)
+    run_end[:-1] = (luser[1:] != luser[:-1]) | (lday[1:] != lday[:-1])
+    times = ActivityTimes(session_last, luser[run_end], lday[run_end], lts[run_end])
+    return frame.select(RAW_KEYS), times
 
 
 def guest_events(

@@ -1,15 +1,18 @@
-"""Simulator presets (size of the world) and scenarios (behaviour of the world).
+"""Simulator presets (size of the world), scenarios (behaviour of the world) and the regime in force per day.
 
 A preset fixes how many users are simulated over how many days; a scenario fixes the behaviour and churn
-parameters of the latent model (``WorldParams``). Both are frozen dataclasses so a (preset, scenario, seed)
-triple fully determines the output bytes.
+parameters of the latent model (``WorldParams``); a ``Regime`` says which parameters hold on which day (a
+scenario's changes apply from its change day, or to the whole world). All are frozen dataclasses, so a
+(preset, scenario, change day, seed) tuple fully determines the output bytes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Final
+
+import numpy as np
 
 #: 2018-10-01 00:00:00 UTC in epoch ms, the first day of the published mini file.
 SPARKIFY_START_MS: Final[int] = int(datetime(2018, 10, 1, tzinfo=UTC).timestamp() * 1000)
@@ -20,9 +23,11 @@ DAY_MS: Final[int] = 86_400_000
 class Preset:
     """Size of a simulated world.
 
-    ``n_users`` real users are simulated over ``n_days`` days from ``start_ms``; users are generated and
-    written in chunks of ``chunk_users`` (part of the preset so the bytes never depend on the machine).
-    ``hazard_days`` is how many days of daily hazard the ground truth keeps (>= n_days + any horizon).
+    ``n_users`` distinct users appear over ``n_days`` days from ``start_ms``: customers registered before
+    the window plus a steady inflow of registrations inside it (``WorldParams.registrations_per_day``).
+    Users are generated and written in chunks of ``chunk_users`` (part of the preset so the bytes never
+    depend on the machine). ``hazard_days`` is how many days of daily satisfaction and hazard the ground
+    truth keeps: at least ``n_days`` + the longest label window (horizon 14 + inactivity 21) + a margin.
     """
 
     name: str
@@ -33,12 +38,21 @@ class Preset:
     hazard_days: int = 120
     churn_boost: float = 0.0  # added to the hazard logit (tiny: make sure a few dozen users still churn)
 
+    def __post_init__(self) -> None:
+        if self.n_users < 1 or self.n_days < 1 or self.chunk_users < 1:
+            raise ValueError(f"preset {self.name!r}: n_users, n_days and chunk_users must be >= 1")
+        if self.hazard_days < self.n_days:
+            raise ValueError(f"preset {self.name!r}: hazard_days {self.hazard_days} < n_days {self.n_days}")
+
 
 PRESETS: Final[dict[str, Preset]] = {
     "tiny": Preset(name="tiny", n_users=60, churn_boost=0.5),
     "mini": Preset(name="mini", n_users=225),
     "medium": Preset(name="medium", n_users=448),
     "full": Preset(name="full", n_users=19_600),
+    # the default world: ~2,000 customers at any time over 140 days (4+ training cutoffs, a purged
+    # validation block and 3+ purged test cutoffs with a 35-day label window)
+    "standard": Preset(name="standard", n_users=3_400, n_days=140, hazard_days=200, chunk_users=250),
 }
 
 
@@ -46,19 +60,19 @@ PRESETS: Final[dict[str, Preset]] = {
 class WorldParams:
     """Parameters of the latent churn story (see docs/simulator.md for the story they tell).
 
-    Latent state per user: a static engagement trait ``e ~ N(0, 1)`` and a daily satisfaction AR(1)
-    process ``s`` around a user mean. Behaviour rates and the daily churn hazard are log-linear / logistic
-    in (s, e, level, tenure); observed counts are Poisson/negative-binomial draws around those rates.
+    Latent state per user: a static engagement trait ``e ~ N(0, 1)``, a satisfaction trait ``z ~ N(0, 1)``
+    and a daily satisfaction AR(1) process ``s`` around the user mean ``sat_mu_sd z + sat_free_shift free``.
+    Behaviour rates and the daily churn hazard are log-linear / logistic in (s, e, level, tenure); observed
+    counts are Poisson/negative-binomial draws around those rates.
     """
 
-    # satisfaction process: s_t = mu + rho (s_{t-1} - mu) + sigma eps_t, mu ~ N(free_shift*free, mu_sd)
+    # satisfaction process: s_t = mu + rho (s_{t-1} - mu) + sigma eps_t, mu = mu_sd z + free_shift free
     sat_rho: float = 0.95
     sat_sigma: float = 0.32
     sat_mu_sd: float = 0.55
     sat_free_shift: float = -0.25
-    sat_ad_penalty: float = 0.004  # satisfaction lost per advert heard in a day (free users)
     # hazard: logit h = a + b_s (-s) + b_e (-e) + b_free free + b_new new + boost
-    hazard_intercept: float = -6.33
+    hazard_intercept: float = -5.78
     hazard_sat: float = 1.45
     hazard_eng: float = 0.30
     hazard_free: float = 0.30
@@ -67,33 +81,33 @@ class WorldParams:
     cancel_share_paid: float = 0.82  # share of churners who cancel explicitly (others go silent)
     cancel_share_free: float = 0.68
     # sessions: gamma renewal gaps (shape) with mean gap_days exp(-gap_eng e - gap_sat s)
-    gap_days: float = 5.0
+    gap_days: float = 5.25
     gap_shape: float = 4.0
     gap_eng: float = 0.35
     gap_sat: float = 0.30
     gap_min_days: float = 1.0
     gap_max_days: float = 14.0
     # songs per session: negative binomial, mean songs exp(songs_eng e + songs_sat s), dispersion
-    songs_per_session: float = 79.0
+    songs_per_session: float = 67.0
     songs_eng: float = 0.38
     songs_sat: float = 0.15
     songs_dispersion: float = 1.3
     final_session_songs: float = 15.0
     # other pages per song (rate x exp(sat_coef s)); ads and upgrade/downgrade depend on level
-    thumbs_up: float = 0.0446
-    thumbs_down: float = 0.01148
+    thumbs_up: float = 0.0416
+    thumbs_down: float = 0.0138
     home: float = 0.0441
-    playlist: float = 0.0254
-    friend: float = 0.01654
-    settings: float = 0.00733
-    save_settings: float = 0.00145
-    help: float = 0.00677
-    about: float = 0.00219
-    error: float = 0.00116
-    ads_free: float = 0.0766
+    playlist: float = 0.0241
+    friend: float = 0.0158
+    settings: float = 0.0081
+    save_settings: float = 0.0017
+    help: float = 0.00785
+    about: float = 0.0022
+    error: float = 0.00135
+    ads_free: float = 0.089
     ads_paid: float = 0.00135
-    upgrade_page_free: float = 0.0072
-    downgrade_page_paid: float = 0.012
+    upgrade_page_free: float = 0.0085
+    downgrade_page_paid: float = 0.0139
     logouts_per_session: float = 1.4
     anon_extra_per_logout: float = 0.56  # Logged Out events per logout beyond the Home + Login pair
     sat_coef_up: float = 0.30
@@ -102,14 +116,16 @@ class WorldParams:
     sat_coef_trouble: float = -0.45  # help, error, settings
     sat_coef_downgrade: float = -0.55
     # level: initial paid probability logistic in e; per-session switch probabilities
-    paid_intercept: float = -0.4
+    paid_intercept: float = -0.95
     paid_eng: float = 0.8
-    upgrade_per_session: float = 0.28
-    downgrade_per_session: float = 0.0356
+    upgrade_per_session: float = 0.33
+    downgrade_per_session: float = 0.038
     downgrade_sat: float = -0.6
-    # registration: tenure at the start ~ Uniform(0, max); a share registers during the window
-    tenure_max_days: float = 200.0
-    new_in_window_share: float = 0.10
+    # registration: new customers register at a steady rate per day (a share of the customers at the
+    # start); the customers at the start are the survivors of the same inflow over history_days, so the
+    # customer base starts in its steady state and neither dies out nor grows over a long window
+    history_days: int = 1_095
+    registrations_per_day: float = 0.0075
     guest_sessions_per_user: float = 0.085
     # song catalogue
     n_artists: int = 20_000
@@ -117,11 +133,28 @@ class WorldParams:
     song_popularity_exponent: float = 2.4
 
 
+_BASE = WorldParams()
+
+#: Scenario worlds. Each entry is the parameter set in force once the scenario's change applies (from its
+#: change day, or everywhere); before the change day every scenario runs ``baseline``.
 SCENARIOS: Final[dict[str, WorldParams]] = {
-    "default": WorldParams(),
-    # A changed behaviour mix for drift monitoring: more ads and errors, shorter sessions, fewer thumbs up.
+    "baseline": _BASE,
+    # adverts double for free users (pure covariate shift: satisfaction and churn do not react)
+    "more_ads": replace(_BASE, ads_free=2 * _BASE.ads_free),
+    # a new app version: five times the errors, more help/settings visits, sessions a third shorter
+    "app_errors": replace(
+        _BASE,
+        error=5 * _BASE.error,
+        help=1.5 * _BASE.help,
+        settings=1.3 * _BASE.settings,
+        songs_per_session=0.65 * _BASE.songs_per_session,
+        final_session_songs=0.65 * _BASE.final_session_songs,
+    ),
+    # concept drift: the churn hazard doubles (logit +0.7) while behaviour stays as it was until users leave
+    "price_rise": replace(_BASE, hazard_intercept=_BASE.hazard_intercept + 0.7),
+    # a changed behaviour mix: more ads and errors, shorter sessions, fewer thumbs up, unhappier free users
     "drifted": replace(
-        WorldParams(),
+        _BASE,
         ads_free=0.12,
         error=0.0030,
         songs_per_session=48.0,
@@ -131,6 +164,44 @@ SCENARIOS: Final[dict[str, WorldParams]] = {
     ),
 }
 
+#: old names that still work
+SCENARIO_ALIASES: Final[dict[str, str]] = {"default": "baseline"}
+
+
+@dataclass(frozen=True)
+class Regime:
+    """Which parameters hold on which day: ``before`` on days < ``change_day``, ``after`` from it on.
+
+    ``change_day <= 0`` means the whole world runs ``after``, including the state drawn before the first
+    day (satisfaction at the start). Days are whole days from the preset's start (0 = first day).
+    """
+
+    before: WorldParams
+    after: WorldParams
+    change_day: int = 0
+
+    @property
+    def changes(self) -> bool:
+        """True when some day runs ``before`` and another ``after`` with different values."""
+        return self.change_day > 0 and self.before != self.after
+
+    def at(self, day: int) -> WorldParams:
+        """The parameters in force on ``day`` (-1: the state before the first day)."""
+        return self.after if (self.change_day <= 0 or day >= self.change_day) else self.before
+
+    def value(self, name: str, days: np.ndarray) -> np.ndarray | float:
+        """Parameter ``name`` on each of ``days`` (a scalar when it is the same on every day)."""
+        a, b = getattr(self.before, name), getattr(self.after, name)
+        if self.change_day <= 0 or a == b:
+            return b
+        return np.where(np.asarray(days) >= self.change_day, b, a)
+
+    def changed_fields(self) -> list[str]:
+        """Names of the parameters that differ between ``before`` and ``after``."""
+        return [
+            f.name for f in fields(WorldParams) if getattr(self.before, f.name) != getattr(self.after, f.name)
+        ]
+
 
 def get_preset(name: str) -> Preset:
     """Return the preset called ``name``; raise ValueError naming the known presets otherwise."""
@@ -139,8 +210,22 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+def scenario_name(name: str) -> str:
+    """The canonical scenario name (``default`` → ``baseline``); ValueError naming the known ones."""
+    canonical = SCENARIO_ALIASES.get(name, name)
+    if canonical not in SCENARIOS:
+        known = sorted([*SCENARIOS, *SCENARIO_ALIASES])
+        raise ValueError(f"unknown simulator scenario {name!r}; known scenarios: {known}")
+    return canonical
+
+
 def get_scenario(name: str) -> WorldParams:
-    """Return the scenario called ``name``; raise ValueError naming the known scenarios otherwise."""
-    if name not in SCENARIOS:
-        raise ValueError(f"unknown simulator scenario {name!r}; known scenarios: {sorted(SCENARIOS)}")
-    return SCENARIOS[name]
+    """Return the parameters of scenario ``name`` (aliases allowed); ValueError naming the known ones."""
+    return SCENARIOS[scenario_name(name)]
+
+
+def get_regime(name: str, change_day: int = 0) -> Regime:
+    """The regime of scenario ``name``: baseline before ``change_day``, the scenario from it (0: always)."""
+    if change_day < 0:
+        raise ValueError(f"change_day must be >= 0 (0 = the whole world), got {change_day}")
+    return Regime(before=_BASE, after=get_scenario(name), change_day=change_day)

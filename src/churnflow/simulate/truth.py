@@ -1,10 +1,21 @@
-"""Ground truth: the per-user sidecar and the oracle churn probability computed from it.
+"""Ground truth: the per-user sidecar, and the old realised-hazard churn probability computed from it.
 
-Sidecar columns (one row per simulated user): ``user_id``, ``registration``, ``paid_at_start``,
-``engagement``, ``churn_kind`` ("cancel" | "silent" | null), ``churn_ts`` (cancel: the Cancellation
-Confirmation's ts; silent: the moment the user decided to stop, after their last event), ``first_event_ts``,
-``last_event_ts``, ``n_events``, ``hazard_start`` (start of day 0 of ``hazard``), ``hazard`` (daily churn
-probability, list over days) and ``satisfaction`` (the latent daily state, list over days).
+Sidecar columns (one row per simulated user):
+
+* observed churn and activity: ``user_id``, ``registration``, ``paid_at_start``, ``engagement``,
+  ``churn_kind`` ("cancel" | "silent" | null), ``churn_ts`` (cancel: the Cancellation Confirmation's ts;
+  silent: the moment the user was gone — the decision, or the end of the session they were in; after
+  their last event), ``first_event_ts``, ``last_event_ts``, ``n_events``;
+* the latent daily state: ``hazard_start`` (start of day 0), ``hazard`` (daily churn probability) and
+  ``satisfaction`` (list over ``hazard_days`` days), ``sat_trait`` (z of the satisfaction mean);
+* what the Monte-Carlo oracle needs (``churnflow.simulate.oracle``), times in days from ``hazard_start``:
+  ``reg_day``, ``first_session_day``, ``decision_day``/``decision_kind`` (the decision to leave inside the
+  window, observed or not), per session (lists, in time order) ``session_start_day``, ``session_end_day``
+  (the engine's end, after the last event), ``session_last_ms`` (its last logged-in event),
+  ``session_kind`` (0 plain, 1 upgrade, 2 downgrade, 3 cancel), ``session_paid_after``,
+  ``session_gap_mean`` (mean of the gamma gap drawn after it); per UTC day with activity ``active_day``
+  and ``active_day_last_ms`` (the day's last logged-in event); and the world's ``preset``, ``scenario``,
+  ``change_day``, ``seed``.
 """
 
 from __future__ import annotations
@@ -33,6 +44,26 @@ TRUTH_COLUMNS: Final[tuple[str, ...]] = (
     "hazard",
     "satisfaction",
 )
+#: the columns the Monte-Carlo oracle reads on top of ``TRUTH_COLUMNS``
+ORACLE_COLUMNS: Final[tuple[str, ...]] = (
+    "sat_trait",
+    "reg_day",
+    "first_session_day",
+    "decision_day",
+    "decision_kind",
+    "session_start_day",
+    "session_end_day",
+    "session_last_ms",
+    "session_kind",
+    "session_paid_after",
+    "session_gap_mean",
+    "active_day",
+    "active_day_last_ms",
+    "preset",
+    "scenario",
+    "change_day",
+    "seed",
+)
 
 
 def truth_path(raw_dir: Path) -> Path:
@@ -55,13 +86,16 @@ def load_ground_truth(raw_dir: Path) -> pl.DataFrame | None:
     return truth
 
 
-def oracle_probabilities(
+def realised_hazard_probabilities(
     truth: pl.DataFrame,
     cutoffs: pl.DataFrame,
     horizon_days: int,
     hazard: Literal["realised", "at_cutoff"] = "realised",
 ) -> np.ndarray:
     """P(churn in (cutoff, cutoff + horizon_days]) for each row of ``cutoffs`` (``user_id``, ``cutoff``).
+
+    The old oracle, kept for comparison: it reads the hazard path only and ignores the label's rules
+    (inactivity dating, censoring); ``churnflow.simulate.oracle.oracle_probabilities`` replaces it.
 
     ``hazard="realised"`` (default) uses the simulator's realised daily hazard path over the horizon —
     latent information no model sees, so this is the ceiling (it is at least as informative as the

@@ -1,8 +1,16 @@
-"""The latent world: users, their daily satisfaction and churn hazard, churn times and sessions.
+"""The latent world and the engine that moves it: satisfaction, churn hazard, churn and session renewal.
+
+The step functions here (``step_satisfaction``, ``daily_hazard``, ``first_passage_day``,
+``session_gap_mean``, ``renew_sessions``, ``final_session_start``, ``draw_final_songs``, ``churn_kinds``)
+are the engine: ``simulate_users``/``simulate_sessions`` use them to make the world, and the Monte-Carlo
+oracle (``churnflow.simulate.oracle``) calls the very same functions to re-simulate a user's future from
+the latent state at a cutoff. Every parameter is looked up per day through a ``Regime``, so scenario
+changes from a change day apply in both.
 
 Everything here is per user or per session (small arrays, even for ``full``); events are expanded from
-sessions later, chunk by chunk (``churnflow.simulate.events``). All randomness comes from one
-``numpy.random.Generator`` passed in, so the same seed gives the same world.
+sessions later, chunk by chunk (``churnflow.simulate.events``). All randomness comes from the
+``numpy.random.Generator`` passed in, so the same seed gives the same world. Times are in days from the
+preset's start (day 0 = its first UTC day), as float64.
 """
 
 from __future__ import annotations
@@ -12,30 +20,41 @@ from statistics import NormalDist
 
 import numpy as np
 
-from churnflow.simulate.presets import DAY_MS, Preset, WorldParams
+from churnflow.simulate.presets import DAY_MS, Preset, Regime, WorldParams
 
 KIND_NONE, KIND_CANCEL, KIND_SILENT = 0, 1, 2
 KIND_NAMES: tuple[str | None, ...] = (None, "cancel", "silent")
+#: what a session ends with (``Sessions.kind``)
+SESSION_PLAIN, SESSION_UPGRADE, SESSION_DOWNGRADE, SESSION_FINAL = 0, 1, 2, 3
 
-#: conservative per-event durations (seconds) used to keep sessions of one user from overlapping
+#: conservative per-event durations (seconds): a session occupies its user until this bound has passed
 _SONG_SECONDS_UPPER = 330.0
 _OTHER_SECONDS_UPPER = 40.0
+#: a cancelling user's last session starts at least this long (days) after the previous one ended
+FINAL_SESSION_PAUSE_DAYS = 1.0 / 24.0
 
 
 @dataclass
 class Users:
     """Per-user latent state. Arrays have length ``n``; ``sat``/``hazard`` are (n, hazard_days).
 
-    Invariant: ``churn_kind[u] != KIND_NONE`` iff ``0 <= churn_time[u] < n_days`` (days from the start).
+    ``decision_time``/``decision_kind``: when (days) and how the user decided to leave (nan/KIND_NONE: not
+    inside the window). ``churn_time``/``churn_kind``: the churn as observed in the window — a cancellation
+    whose confirmation would fall after the window is not observed (KIND_NONE); a silent churner's time is
+    the moment they are gone (the decision, or the end of the session they were in). Invariant:
+    ``churn_kind[u] != KIND_NONE`` iff ``0 <= churn_time[u] < n_days``.
     """
 
     n: int
     engagement: np.ndarray
-    paid0: np.ndarray  # bool: paid at the start (or at registration)
+    sat_trait: np.ndarray  # z: the satisfaction mean is sat_mu_sd z + sat_free_shift free
+    paid0: np.ndarray  # bool: paid at the start (or at registration); free = ~paid0 drives mean and hazard
     reg_days: np.ndarray  # registration, in days from the start (negative: before the window)
     sat: np.ndarray
     hazard: np.ndarray
-    churn_time: np.ndarray  # days from the start; nan when no churn inside the window
+    decision_time: np.ndarray
+    decision_kind: np.ndarray  # int8 KIND_*
+    churn_time: np.ndarray
     churn_kind: np.ndarray  # int8 KIND_*
     first_session: np.ndarray  # days from the start of the first session
 
@@ -44,91 +63,362 @@ class Users:
 class Sessions:
     """One row per logged-in session, sorted by (user, start). ``final`` marks the cancelling session.
 
-    Invariant: a user's sessions do not overlap under the conservative duration bound, and no session
-    starts at or after the user's churn time except the final (cancel) session.
+    ``end_days`` is the engine's end (``start + session_occupancy_days(n_songs)``, a bound above the last
+    event); ``gap_mean`` the mean of the gamma gap drawn after it; ``paid``/``paid_after`` the level at its
+    start and after it. Invariant: a user's sessions do not overlap (the next starts after ``end_days``),
+    and no session starts at or after the user's decision to leave except the final (cancel) session.
     """
 
     user: np.ndarray  # int64 user index
     start_days: np.ndarray  # float64 days from the start
+    end_days: np.ndarray
     paid: np.ndarray  # bool: level at the session start
+    paid_after: np.ndarray
     n_songs: np.ndarray  # int64
     sat: np.ndarray  # satisfaction on the session's day
     upgrade: np.ndarray  # bool: ends with Upgrade -> Submit Upgrade
     downgrade: np.ndarray  # bool: ends with Downgrade -> Submit Downgrade
     final: np.ndarray  # bool: ends with Cancel -> Cancellation Confirmation
+    gap_mean: np.ndarray  # float64 days (nan for final sessions)
+
+    @property
+    def kind(self) -> np.ndarray:
+        """SESSION_* code per session."""
+        out = np.where(self.upgrade, SESSION_UPGRADE, SESSION_PLAIN)
+        out = np.where(self.downgrade, SESSION_DOWNGRADE, out)
+        return np.where(self.final, SESSION_FINAL, out).astype(np.int8)
 
 
-def simulate_users(rng: np.random.Generator, preset: Preset, p: WorldParams) -> Users:
-    """Draw the latent state of ``preset.n_users`` users and their churn (time, kind).
+# ---------------------------------------------------------------------------------------------------------
+# the engine's step functions (shared with the oracle)
 
-    The user traits (engagement, satisfaction mean) and the churn thresholds are drawn by stratified
-    sampling: each user's distribution is the stated one, while totals vary less between seeds.
+
+def sat_mean(p: WorldParams, z: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """A user's satisfaction mean under parameters ``p``."""
+    return p.sat_mu_sd * z + p.sat_free_shift * free
+
+
+def stationary_sd(p: WorldParams) -> float:
+    """Standard deviation of the AR(1) satisfaction around its mean."""
+    return p.sat_sigma / float(np.sqrt(1.0 - p.sat_rho**2))
+
+
+def step_satisfaction(
+    regime: Regime, s_prev: np.ndarray, z: np.ndarray, free: np.ndarray, eps: np.ndarray, day0: np.ndarray
+) -> np.ndarray:
+    """Daily satisfaction for days ``day0 .. day0 + D - 1`` of each row, from the value the day before.
+
+    ``s_d = mu_d + rho_d (s_{d-1} - mu_d) + sigma_d eps_d`` with the parameters of day d; ``eps`` is
+    (D, m) standard normal (one row per day). Returns (m, D).
     """
-    n, days = preset.n_users, preset.hazard_days
-    e = _stratified_normal(rng, n)
-    paid0 = rng.random(n) < 1.0 / (1.0 + np.exp(-(p.paid_intercept + p.paid_eng * e)))
-    new_in_window = rng.random(n) < p.new_in_window_share
-    reg_days = np.where(
-        new_in_window,
-        rng.uniform(0.0, preset.n_days * 0.75, n),
-        -rng.uniform(1.0, p.tenure_max_days, n),
-    )
-    mu = p.sat_mu_sd * _stratified_normal(rng, n) + p.sat_free_shift * (~paid0)
-    sat = np.empty((n, days))
-    stationary_sd = p.sat_sigma / np.sqrt(1.0 - p.sat_rho**2)
-    s = mu + stationary_sd * rng.standard_normal(n)
-    noise = rng.standard_normal((n, days))
-    for d in range(days):
-        s = mu + p.sat_rho * (s - mu) + p.sat_sigma * noise[:, d]
-        sat[:, d] = s
-    # the first session: at registration (new users) or somewhere in the first usual gap
-    base_gap = np.clip(p.gap_days * np.exp(-p.gap_eng * e), p.gap_min_days, p.gap_max_days)
-    gap0 = base_gap * np.exp(-p.gap_sat * sat[:, 0])
-    first = np.where(reg_days >= 0, reg_days, rng.uniform(0.0, 1.0, n) * gap0)
-    day = np.arange(days)[None, :]
-    tenure = day - reg_days[:, None]
-    logit = (
-        p.hazard_intercept
-        + preset.churn_boost
-        - p.hazard_sat * sat
-        - p.hazard_eng * e[:, None]
-        + p.hazard_free * (~paid0)[:, None]
-        + p.hazard_new_user * (tenure < p.new_user_days)
-    )
-    hazard = 1.0 / (1.0 + np.exp(-logit))
-    # not a customer yet: no churn before the day after the first session (every user shows up once)
-    hazard[day < np.floor(first)[:, None] + 2] = 0.0
-    # Churn day: the first day whose cumulative hazard -sum log(1 - h) passes an Exp(1) threshold, which
-    # is exactly the daily Bernoulli(h_d) process for each user. The thresholds come from stratified
-    # uniforms (one per 1/n stratum, shuffled over users): each user's law is unchanged, while the number
-    # of churners varies less from seed to seed than with independent draws.
-    threshold = -np.log1p(-_stratified_uniform(rng, n))
+    out = np.empty_like(eps)
+    s = s_prev.astype(np.float64, copy=True)
+    fixed = not regime.changes
+    if fixed:
+        p = regime.after
+        mu = sat_mean(p, z, free)
+    for j in range(eps.shape[0]):
+        if fixed:
+            rho, sigma = p.sat_rho, p.sat_sigma
+        else:
+            days = day0 + j
+            mu = regime.value("sat_mu_sd", days) * z + regime.value("sat_free_shift", days) * free
+            rho, sigma = regime.value("sat_rho", days), regime.value("sat_sigma", days)
+        s = mu + rho * (s - mu) + sigma * eps[j]
+        out[j] = s
+    return out.T
+
+
+def daily_hazard(
+    regime: Regime,
+    sat: np.ndarray,
+    day0: np.ndarray,
+    e: np.ndarray,
+    free: np.ndarray,
+    reg_days: np.ndarray,
+    customer_from: np.ndarray,
+    boost: float,
+) -> np.ndarray:
+    """Daily churn probability for days ``day0 + j`` (columns of ``sat``), (m, D).
+
+    ``logit h = a - b_s s - b_e e + b_free free + b_new [tenure < new_user_days] + boost``; zero before
+    the day after ``customer_from`` (``hazard_from``: a new user is not a customer before their first
+    session, so every newcomer shows up at least once).
+    """
+    days = day0[:, None] + np.arange(sat.shape[1])[None, :]
+    v = regime.value
+    new_user = (days - reg_days[:, None]) < v("new_user_days", days)
+    logit = v("hazard_sat", days) * sat
+    np.subtract(v("hazard_intercept", days) + boost, logit, out=logit)
+    logit -= (v("hazard_eng", days) * e[:, None]) - v("hazard_free", days) * free[:, None]
+    logit += v("hazard_new_user", days) * new_user
+    np.negative(logit, out=logit)
+    np.exp(logit, out=logit)
+    logit += 1.0
+    hazard = np.reciprocal(logit, out=logit)
+    hazard[days < np.floor(customer_from)[:, None] + 2] = 0.0
+    return hazard
+
+
+def hazard_from(reg_days: np.ndarray, first_session: np.ndarray) -> np.ndarray:
+    """``customer_from`` of ``daily_hazard``: the first session of users registering inside the window;
+    -inf for customers registered before it (they can leave before their first session in the window)."""
+    return np.where(reg_days >= 0, first_session, -np.inf)
+
+
+def first_passage_day(hazard: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """Column of the first day whose cumulative hazard ``-sum log(1 - h)`` reaches ``threshold``, else -1.
+
+    With ``threshold ~ Exp(1)`` this is exactly the daily Bernoulli(h_d) churn process; being memoryless,
+    a user not churned by some day can be continued from there with a fresh Exp(1) threshold.
+    """
     cum = np.cumsum(-np.log1p(-hazard), axis=1)
     passed = cum >= threshold[:, None]
-    passed[:, preset.n_days :] = False
-    any_churn = passed.any(axis=1)
-    churn_day = np.where(any_churn, passed.argmax(axis=1), -1)
-    frac = rng.random(n)
-    churn_time = np.where(any_churn, churn_day + frac, np.nan)
-    share = np.where(paid0, p.cancel_share_paid, p.cancel_share_free)
-    cancels = _stratified_uniform(rng, n) < share
-    kind = np.where(any_churn, np.where(cancels, KIND_CANCEL, KIND_SILENT), KIND_NONE)
+    return np.where(passed.any(axis=1), passed.argmax(axis=1), -1)
+
+
+def churn_kinds(regime: Regime, u: np.ndarray, day: np.ndarray, paid0: np.ndarray) -> np.ndarray:
+    """KIND_CANCEL when ``u`` (uniform) falls below the cancel share of the user's level, else KIND_SILENT."""
+    share = np.where(paid0, regime.value("cancel_share_paid", day), regime.value("cancel_share_free", day))
+    return np.where(u < share, KIND_CANCEL, KIND_SILENT).astype(np.int8)
+
+
+def session_occupancy_days(n_songs: np.ndarray) -> np.ndarray:
+    """How long a session occupies its user (days): a conservative bound above its last event."""
+    return (n_songs * _SONG_SECONDS_UPPER + (n_songs * 0.3 + 12) * _OTHER_SECONDS_UPPER) / 86_400.0
+
+
+def session_gap_mean(regime: Regime, day: np.ndarray, e: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Mean gap (days) after a session on ``day``: clip(gap_days exp(-gap_eng e)) exp(-gap_sat s)."""
+    v = regime.value
+    base = np.clip(
+        v("gap_days", day) * np.exp(-v("gap_eng", day) * e), v("gap_min_days", day), v("gap_max_days", day)
+    )
+    return base * np.exp(-v("gap_sat", day) * s)
+
+
+def draw_gap(rng: np.random.Generator, shape: np.ndarray | float, mean: np.ndarray) -> np.ndarray:
+    """Gamma gaps with the given shape and mean."""
+    return rng.gamma(shape, mean / shape)
+
+
+def draw_gap_beyond(
+    rng: np.random.Generator, shape: np.ndarray | float, mean: np.ndarray, elapsed: np.ndarray
+) -> np.ndarray:
+    """Gamma(shape, mean/shape) gaps conditioned on exceeding ``elapsed`` (inverse upper-tail CDF).
+
+    Where the tail probability underflows, the gamma tail's exponential limit is used.
+    """
+    from scipy.special import gammaincc, gammainccinv
+
+    scale = mean / shape
+    shape_a = np.broadcast_to(np.asarray(shape, dtype=np.float64), mean.shape)
+    x0 = np.maximum(elapsed, 0.0) / scale
+    tail = gammaincc(shape_a, x0)
+    v = 1.0 - rng.random(mean.shape)  # (0, 1]
+    ok = tail > 1e-280
+    x = np.where(ok, gammainccinv(shape_a, np.where(ok, v * tail, 0.5)), x0 - np.log(v))
+    return np.maximum(x, x0) * scale
+
+
+def _negbin(rng: np.random.Generator, mean: np.ndarray, dispersion: np.ndarray | float) -> np.ndarray:
+    """Negative-binomial counts with the given mean and shape ``dispersion`` (gamma-Poisson mixture)."""
+    lam = rng.gamma(dispersion, mean / dispersion)
+    return rng.poisson(lam)
+
+
+@dataclass
+class SessionDraws:
+    """Sessions drawn by ``renew_sessions`` (unsorted, in draw order); ``row`` indexes its input arrays."""
+
+    row: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    paid: np.ndarray
+    paid_after: np.ndarray
+    n_songs: np.ndarray
+    sat: np.ndarray
+    upgrade: np.ndarray
+    downgrade: np.ndarray
+    gap_mean: np.ndarray
+
+
+def renew_sessions(
+    rng: np.random.Generator,
+    regime: Regime,
+    e: np.ndarray,
+    sat: np.ndarray,
+    day0: np.ndarray,
+    t_next: np.ndarray,
+    stop: np.ndarray,
+    paid: np.ndarray,
+    last_end: np.ndarray,
+) -> tuple[SessionDraws, np.ndarray, np.ndarray]:
+    """The session renewal process of each row from its next session start until ``stop``.
+
+    Row i's next session starts at ``t_next[i]`` (days); a session is held when it starts before
+    ``stop[i]`` (the decision to leave, or the end of what is simulated) and then runs its course. Each
+    session draws its songs (negative binomial in e and the day's satisfaction ``sat[i, day - day0[i]]``),
+    an upgrade (free) or downgrade (paid), and the gamma gap to the next one, drawn when it ends.
+    Returns the sessions, each row's last session end and its level after the last session.
+    """
+    t = t_next.astype(np.float64, copy=True)
+    paid = paid.copy()
+    last_end = last_end.astype(np.float64, copy=True)
+    n_cols = sat.shape[1]
+    parts: list[tuple[np.ndarray, ...]] = []
+    while True:
+        idx = np.flatnonzero(t < stop)
+        if idx.size == 0:
+            break
+        start = t[idx]
+        day = np.floor(start).astype(np.int64)
+        s = sat[idx, np.clip(day - day0[idx], 0, n_cols - 1)]
+        v = regime.value
+        mean_songs = v("songs_per_session", day) * np.exp(
+            v("songs_eng", day) * e[idx] + v("songs_sat", day) * s
+        )
+        n_songs = np.maximum(_negbin(rng, mean_songs, v("songs_dispersion", day)), 1)
+        end = start + session_occupancy_days(n_songs)
+        lvl = paid[idx]
+        up = (~lvl) & (rng.random(idx.size) < v("upgrade_per_session", day))
+        p_down = v("downgrade_per_session", day) * np.exp(v("downgrade_sat", day) * s)
+        down = lvl & (rng.random(idx.size) < p_down)
+        after = np.where(up, True, np.where(down, False, lvl))
+        gap_mean = session_gap_mean(regime, day, e[idx], s)
+        gap = draw_gap(rng, v("gap_shape", day), gap_mean)
+        parts.append((idx, start, end, lvl, after, n_songs, s, up, down, gap_mean))
+        paid[idx] = after
+        last_end[idx] = end
+        t[idx] = end + gap
+    if parts:
+        cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    else:
+        cols = [
+            np.zeros(0, dt) for dt in (np.int64, float, float, bool, bool, np.int64, float, bool, bool, float)
+        ]
+    draws = SessionDraws(*cols)
+    return draws, last_end, paid
+
+
+def final_session_start(decision: np.ndarray, last_end: np.ndarray) -> np.ndarray:
+    """A cancelling user's last session: at the decision, or a pause after the session they were in."""
+    return np.maximum(decision, last_end + FINAL_SESSION_PAUSE_DAYS)
+
+
+def draw_final_songs(rng: np.random.Generator, regime: Regime, day: np.ndarray) -> np.ndarray:
+    """Songs of a cancelling session (negative binomial, at least 1)."""
+    mean = np.broadcast_to(np.asarray(regime.value("final_session_songs", day), dtype=np.float64), day.shape)
+    return np.maximum(_negbin(rng, mean, regime.value("songs_dispersion", day)), 1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the world
+
+
+def _customers_at_start(
+    rng: np.random.Generator, preset: Preset, regime: Regime, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` customers at the start of the window: survivors of a steady inflow over ``history_days``.
+
+    Candidates register uniformly over the ``history_days`` before the window and live through the same
+    satisfaction and hazard engine (parameters of the day before the window); those still customers at
+    day 0 are kept, in draw order, until ``n`` are found. So the customer base starts in its steady state
+    (survivors are the more engaged and satisfied, as in a long-running service) and stays there.
+    Returns engagement, satisfaction trait, paid-at-start, registration day and satisfaction on day -1.
+    """
+    p = regime.at(-1)
+    history = p.history_days
+    block = 128
+    batch = max(2 * n, 1_000)
+    found: list[tuple[np.ndarray, ...]] = []
+    n_found = 0
+    while n_found < n:
+        e = _stratified_normal(rng, batch)
+        z = _stratified_normal(rng, batch)
+        paid0 = rng.random(batch) < 1.0 / (1.0 + np.exp(-(p.paid_intercept + p.paid_eng * e)))
+        free = ~paid0
+        reg = -history * _stratified_uniform(rng, batch)
+        threshold = -np.log1p(-_stratified_uniform(rng, batch))
+        s = sat_mean(p, z, free) + stationary_sd(p) * rng.standard_normal(batch)
+        cum = np.zeros(batch)
+        for d0 in range(-history, 0, block):
+            width = min(block, -d0)
+            day0 = np.full(batch, d0, dtype=np.int64)
+            sat = step_satisfaction(regime, s, z, free, rng.standard_normal((width, batch)), day0)
+            hazard = daily_hazard(regime, sat, day0, e, free, reg, reg, preset.churn_boost)
+            hazard[(d0 + np.arange(width))[None, :] < np.floor(reg)[:, None]] = 0.0  # not registered yet
+            cum += -np.log1p(-hazard).sum(axis=1)
+            s = sat[:, -1]
+        alive = np.flatnonzero(cum < threshold)[: n - n_found]
+        found.append((e[alive], z[alive], paid0[alive], reg[alive], s[alive]))
+        n_found += alive.size
+    cols = [np.concatenate(c) for c in zip(*found, strict=True)]
+    return cols[0], cols[1], cols[2], cols[3], cols[4]
+
+
+def simulate_users(rng: np.random.Generator, preset: Preset, regime: Regime) -> Users:
+    """Draw the latent state of ``preset.n_users`` users and their decision to leave (time, kind).
+
+    The customers at the start are the survivors of a steady inflow before the window
+    (``_customers_at_start``); the others register at the same steady rate inside the window
+    (``registrations_per_day`` × customers at the start; registration times uniform over the window, as
+    for a Poisson inflow). New users' traits, their registration times and the churn thresholds are drawn
+    by stratified sampling: each user's law is the stated one, while totals vary less between seeds.
+    Thresholds are drawn afresh at day 0 for everyone (the churn process is memoryless).
+    """
+    n, days = preset.n_users, preset.hazard_days
+    p0 = regime.at(-1)
+    n_start = round(n / (1.0 + p0.registrations_per_day * preset.n_days))
+    n_new = n - n_start
+    e0, z0, paid_start, reg0, s0 = _customers_at_start(rng, preset, regime, n_start)
+    e1 = _stratified_normal(rng, n_new)
+    z1 = _stratified_normal(rng, n_new)
+    paid1 = rng.random(n_new) < 1.0 / (1.0 + np.exp(-(p0.paid_intercept + p0.paid_eng * e1)))
+    reg1 = _stratified_uniform(rng, n_new) * preset.n_days
+    s1 = sat_mean(p0, z1, ~paid1) + stationary_sd(p0) * rng.standard_normal(n_new)
+    # users in random order (ids and chunks do not sort customers before newcomers)
+    order = rng.permutation(n)
+    e = np.concatenate([e0, e1])[order]
+    z = np.concatenate([z0, z1])[order]
+    paid0 = np.concatenate([paid_start, paid1])[order]
+    reg_days = np.concatenate([reg0, reg1])[order]
+    s_init = np.concatenate([s0, s1])[order]
+    free = ~paid0
+    zeros = np.zeros(n, dtype=np.int64)
+    sat = step_satisfaction(regime, s_init, z, free, rng.standard_normal((days, n)), zeros)
+    # the first session: at registration (new users) or somewhere in the first usual gap
+    gap0 = session_gap_mean(regime, zeros, e, sat[:, 0])
+    first = np.where(reg_days >= 0, reg_days, rng.uniform(0.0, 1.0, n) * gap0)
+    hazard = daily_hazard(
+        regime, sat, zeros, e, free, reg_days, hazard_from(reg_days, first), preset.churn_boost
+    )
+    # thresholds from stratified uniforms (one per 1/n stratum, shuffled over users): each user's law is
+    # unchanged, while the number of churners varies less from seed to seed than with independent draws
+    threshold = -np.log1p(-_stratified_uniform(rng, n))
+    churn_day = first_passage_day(hazard[:, : preset.n_days], threshold)
+    decision = np.where(churn_day >= 0, churn_day + rng.random(n), np.nan)
+    kind = churn_kinds(regime, _stratified_uniform(rng, n), np.maximum(churn_day, 0), paid0)
+    kind = np.where(churn_day >= 0, kind, KIND_NONE).astype(np.int8)
     return Users(
         n=n,
         engagement=e,
+        sat_trait=z,
         paid0=paid0,
         reg_days=reg_days,
         sat=sat,
         hazard=hazard,
-        churn_time=churn_time,
-        churn_kind=kind.astype(np.int8),
+        decision_time=decision,
+        decision_kind=kind,
+        churn_time=decision.copy(),
+        churn_kind=kind.copy(),
         first_session=first,
     )
 
 
 def _stratified_uniform(rng: np.random.Generator, n: int) -> np.ndarray:
     """``n`` Uniform(0, 1) draws, one in each stratum [k/n, (k+1)/n), assigned to users at random."""
-    return (rng.permutation(n) + rng.random(n)) / n
+    return (rng.permutation(n) + rng.random(n)) / max(n, 1)
 
 
 def _stratified_normal(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -138,87 +428,67 @@ def _stratified_normal(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.fromiter((inv(x) for x in u), dtype=np.float64, count=n)
 
 
-def _negbin(rng: np.random.Generator, mean: np.ndarray, dispersion: float) -> np.ndarray:
-    """Negative-binomial counts with the given mean and shape ``dispersion`` (gamma-Poisson mixture)."""
-    lam = rng.gamma(dispersion, mean / dispersion)
-    return rng.poisson(lam)
+def simulate_sessions(rng: np.random.Generator, preset: Preset, regime: Regime, users: Users) -> Sessions:
+    """Draw every user's sessions with ``renew_sessions`` until the decision to leave or the window's end.
 
-
-def _duration_upper_days(n_songs: np.ndarray) -> np.ndarray:
-    """A conservative bound on a session's length (days), from its song count."""
-    return (n_songs * _SONG_SECONDS_UPPER + (n_songs * 0.3 + 12) * _OTHER_SECONDS_UPPER) / 86_400.0
-
-
-def simulate_sessions(rng: np.random.Generator, preset: Preset, p: WorldParams, users: Users) -> Sessions:
-    """Draw every user's sessions as a gamma renewal process driven by engagement and satisfaction.
-
-    Sessions stop at the churn time (silent and cancelling churners) or at the end of the window; a
-    cancelling churner gets one last short session that ends with Cancel -> Cancellation Confirmation.
+    Sessions start before the user's decision (a session in progress then runs its course) and before the
+    end of the window. A cancelling churner gets one last short session that ends with Cancel ->
+    Cancellation Confirmation (``final_session_start``); when it would start after the window, the
+    cancellation is not observed (``churn_kind`` KIND_NONE). Updates the observed churn of ``users``.
     """
     n = users.n
-    e = users.engagement
-    stop = np.where(np.isnan(users.churn_time), float(preset.n_days), users.churn_time)
-    base_gap = np.clip(p.gap_days * np.exp(-p.gap_eng * e), p.gap_min_days, p.gap_max_days)
-    t = users.first_session.copy()
-    paid = users.paid0.copy()
-    last_end = np.full(n, -np.inf)
-    parts: list[tuple[np.ndarray, ...]] = []
-    while True:
-        idx = np.flatnonzero(t < stop)
-        if idx.size == 0:
-            break
-        day = np.minimum(t[idx].astype(np.int64), preset.hazard_days - 1)
-        s = users.sat[idx, day]
-        mean_songs = p.songs_per_session * np.exp(p.songs_eng * e[idx] + p.songs_sat * s)
-        n_songs = np.maximum(_negbin(rng, mean_songs, p.songs_dispersion), 1)
-        end = t[idx] + _duration_upper_days(n_songs)
-        fits = end < stop[idx]  # a session that would run past the churn time or the window is not held
-        lvl = paid[idx]
-        up = (~lvl) & (rng.random(idx.size) < p.upgrade_per_session)
-        down = lvl & (rng.random(idx.size) < p.downgrade_per_session * np.exp(p.downgrade_sat * s))
-        keep = idx[fits]
-        parts.append((keep, t[keep], lvl[fits], n_songs[fits], s[fits], up[fits], down[fits]))
-        paid[keep] = np.where(up[fits], True, np.where(down[fits], False, paid[keep]))
-        last_end[keep] = end[fits]
-        gap = rng.gamma(p.gap_shape, base_gap[idx] * np.exp(-p.gap_sat * s) / p.gap_shape)
-        t[idx] = np.where(fits, end + gap, np.inf)
-    # the cancelling session: right at the churn time (after the previous session has ended)
-    cancel = np.flatnonzero(users.churn_kind == KIND_CANCEL)
-    t_c = np.maximum(users.churn_time[cancel], last_end[cancel] + 1.0 / 24.0)
-    n_final = np.maximum(_negbin(rng, np.full(cancel.size, p.final_session_songs), p.songs_dispersion), 1)
-    inside = t_c + _duration_upper_days(n_final) < preset.n_days
-    # a cancellation that would fall after the window is not observed: that user simply stays
+    decision = users.decision_time
+    stop = np.where(np.isnan(decision), float(preset.n_days), np.minimum(decision, preset.n_days))
+    zeros = np.zeros(n, dtype=np.int64)
+    draws, last_end, paid = renew_sessions(
+        rng, regime, users.engagement, users.sat, zeros, users.first_session, stop, users.paid0,
+        np.full(n, -np.inf),
+    )  # fmt: skip
+    cancel = np.flatnonzero(users.decision_kind == KIND_CANCEL)
+    t_c = final_session_start(decision[cancel], last_end[cancel])
+    day_c = np.floor(t_c).astype(np.int64)
+    n_final = draw_final_songs(rng, regime, day_c)
+    inside = t_c < preset.n_days
+    # a cancellation whose last session would start after the window is not observed
     users.churn_kind[cancel[~inside]] = KIND_NONE
     users.churn_time[cancel[~inside]] = np.nan
     users.churn_time[cancel[inside]] = t_c[inside]
-    cancel, t_c, n_final = cancel[inside], t_c[inside], n_final[inside]
-    day_c = np.minimum(t_c.astype(np.int64), preset.hazard_days - 1)
-    cols = list(zip(*parts, strict=True)) if parts else [[] for _ in range(7)]
-    user = np.concatenate([*cols[0], cancel]).astype(np.int64)
-    start = np.concatenate([*cols[1], t_c])
-    final = np.concatenate([np.zeros(user.size - cancel.size, bool), np.ones(cancel.size, bool)])
+    silent = np.flatnonzero(users.decision_kind == KIND_SILENT)
+    users.churn_time[silent] = np.maximum(decision[silent], last_end[silent])
+    cancel, t_c, n_final, day_c = cancel[inside], t_c[inside], n_final[inside], day_c[inside]
+    sat_c = users.sat[cancel, np.minimum(day_c, preset.hazard_days - 1)]
+    k = cancel.size
+    no = np.zeros(k, dtype=bool)
     sessions = Sessions(
-        user=user,
-        start_days=start,
-        paid=np.concatenate([*cols[2], paid[cancel]]).astype(bool),
-        n_songs=np.concatenate([*cols[3], n_final]).astype(np.int64),
-        sat=np.concatenate([*cols[4], users.sat[cancel, day_c]]),
-        upgrade=np.concatenate([*cols[5], np.zeros(cancel.size, bool)]).astype(bool),
-        downgrade=np.concatenate([*cols[6], np.zeros(cancel.size, bool)]).astype(bool),
-        final=final,
+        user=np.concatenate([draws.row, cancel]).astype(np.int64),
+        start_days=np.concatenate([draws.start, t_c]),
+        end_days=np.concatenate([draws.end, t_c + session_occupancy_days(n_final)]),
+        paid=np.concatenate([draws.paid, paid[cancel]]),
+        paid_after=np.concatenate([draws.paid_after, paid[cancel]]),
+        n_songs=np.concatenate([draws.n_songs, n_final]).astype(np.int64),
+        sat=np.concatenate([draws.sat, sat_c]),
+        upgrade=np.concatenate([draws.upgrade, no]),
+        downgrade=np.concatenate([draws.downgrade, no]),
+        final=np.concatenate([np.zeros(draws.row.size, dtype=bool), np.ones(k, dtype=bool)]),
+        gap_mean=np.concatenate([draws.gap_mean, np.full(k, np.nan)]),
     )
     order = np.lexsort((sessions.start_days, sessions.user))
-    return Sessions(**{k: v[order] for k, v in vars(sessions).items()})
+    return Sessions(**{f: v[order] for f, v in vars(sessions).items()})
+
+
+def days_to_ms(preset: Preset, days: np.ndarray) -> np.ndarray:
+    """Times in days from the start → epoch ms on whole seconds (like Sparkify's ``ts``)."""
+    return preset.start_ms + np.round(days * 86_400.0).astype(np.int64) * 1000
 
 
 def session_start_ms(preset: Preset, start_days: np.ndarray) -> np.ndarray:
     """Session start times in epoch ms, on whole seconds like Sparkify's ``ts``."""
-    return preset.start_ms + np.round(start_days * 86_400.0).astype(np.int64) * 1000
+    return days_to_ms(preset, start_days)
 
 
 def registration_ms(preset: Preset, reg_days: np.ndarray) -> np.ndarray:
     """Registration times in epoch ms (whole seconds)."""
-    return preset.start_ms + np.round(reg_days * 86_400.0).astype(np.int64) * 1000
+    return days_to_ms(preset, reg_days)
 
 
 __all__ = [
@@ -227,10 +497,28 @@ __all__ = [
     "KIND_NAMES",
     "KIND_NONE",
     "KIND_SILENT",
+    "SESSION_DOWNGRADE",
+    "SESSION_FINAL",
+    "SESSION_PLAIN",
+    "SESSION_UPGRADE",
+    "SessionDraws",
     "Sessions",
     "Users",
+    "churn_kinds",
+    "daily_hazard",
+    "days_to_ms",
+    "draw_final_songs",
+    "draw_gap",
+    "draw_gap_beyond",
+    "final_session_start",
+    "first_passage_day",
+    "hazard_from",
     "registration_ms",
+    "renew_sessions",
+    "session_gap_mean",
+    "session_occupancy_days",
     "session_start_ms",
     "simulate_sessions",
     "simulate_users",
+    "step_satisfaction",
 ]
