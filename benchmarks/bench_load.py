@@ -32,6 +32,7 @@ import typer
 
 from churnflow.config import DataConfig
 from churnflow.data.load import load_events_to_files
+from churnflow.data.schema import RAW_DTYPES
 from churnflow.utils.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,8 +141,6 @@ def time_pandas(path: Path) -> dict[str, Any]:
 
 def time_polars_bare(path: Path) -> dict[str, Any]:
     """The decoding floor: ``pl.read_ndjson`` with the raw schema on ``path`` (no validation, no sort)."""
-    from churnflow.data.load import RAW_DTYPES
-
     size = path.stat().st_size
     start = time.perf_counter()
     frame = pl.read_ndjson(path, schema=RAW_DTYPES)

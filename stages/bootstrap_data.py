@@ -12,22 +12,13 @@ from pathlib import Path
 import typer
 
 from churnflow.config import load_config
-
-
-def _has_events(raw_dir: Path) -> bool:
-    """True when ``raw_dir`` holds any visible file (names starting with '_' or '.' are sidecars)."""
-    if not raw_dir.is_dir():
-        return False
-    return any(
-        p.is_file() and not any(part.startswith(("_", ".")) for part in p.relative_to(raw_dir).parts)
-        for p in raw_dir.rglob("*")
-    )
+from churnflow.data.discover import has_visible_files
 
 
 def main(params: Path = typer.Option(Path("params.yaml"), help="Composed configuration.")) -> None:
     cfg = load_config(params)
     raw_dir = Path(cfg.data.raw_dir)
-    if _has_events(raw_dir):
+    if has_visible_files(raw_dir):
         typer.echo(f"{raw_dir}/ already holds raw events: leaving it as it is.")
         return
     if cfg.data.source != "simulated":

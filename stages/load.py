@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from churnflow.config import load_config
-from churnflow.data.load import TooManyBadLinesError, load_events_to_files, quality_summary, write_quarantine
-from churnflow.utils.io import write_json
+from churnflow.data.entry import run_load
+from churnflow.data.load import LoadOutputs
 
 
 def main(
@@ -20,15 +20,7 @@ def main(
     params: Path = typer.Option(Path("params.yaml"), help="composed configuration"),
 ) -> None:
     """Load, validate, de-duplicate and sort the raw events; fail when too many lines are bad."""
-    cfg = load_config(params)
-    try:
-        rows, report = load_events_to_files([raw], cfg.data, events, anonymous)
-    except TooManyBadLinesError as exc:
-        typer.echo(f"load failed: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
-    write_quarantine(rows, quarantine)
-    write_json(quality, report)
-    typer.echo(quality_summary(report))
+    run_load([raw], load_config(params).data, LoadOutputs(events, anonymous, quarantine, quality))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import subprocess
 import sys
@@ -17,16 +18,12 @@ from typer.testing import CliRunner
 
 from churnflow.cli import app
 from churnflow.config import DataConfig
-from churnflow.data.load import (
-    EVENT_DTYPES,
-    EventValidationError,
-    TooManyBadLinesError,
-    discover_files,
-    load_events,
-    normalize_records,
-    read_events,
-)
-from churnflow.data.schema import EVENT_COLUMNS, RAW_KEYS
+from churnflow.data.discover import discover_files
+from churnflow.data.errors import EventValidationError, TooManyBadLinesError
+from churnflow.data.load import load_events
+from churnflow.data.records import normalize_records
+from churnflow.data.schema import EVENT_COLUMNS, EVENT_DTYPES, RAW_KEYS
+from churnflow.data.table import read_events
 
 TS0 = 1_538_352_000_000  # 2018-10-01 UTC
 
@@ -237,6 +234,25 @@ def test_stage_script_fails_without_outputs(tmp_path: Path, repo_root: Path) -> 
     assert proc.returncode == 1
     assert "events.json:4: invalid_json" in proc.stderr
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_stage_and_cli_run_one_body(tmp_path: Path, repo_root: Path) -> None:
+    """stages/load.py and `churnflow load` write the same bytes (both call churnflow.data.entry.run_load)."""
+    recs = [event(user=u, ts=TS0 + i, item=i) for i, u in enumerate(["b", "a", "", "a"] * 5)]
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "x.json").write_text("\n".join(map(line, recs)) + "\n")
+    params = repo_root / "params.yaml"
+    spec = importlib.util.spec_from_file_location("stage_load", repo_root / "stages" / "load.py")
+    assert spec is not None and spec.loader is not None
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    names = ("events.parquet", "anonymous_events.parquet", "quarantine.jsonl", "quality.json")
+    stage.main(tmp_path / "raw", *(tmp_path / "stage" / n for n in names), params=params)
+    res = CliRunner().invoke(app, ["load", str(tmp_path / "raw"), "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 0, res.output
+    for name in names:
+        assert (tmp_path / "stage" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    assert json.loads((tmp_path / "cli" / "quality.json").read_text())["anonymous"] == 5
 
 
 def test_normalize_records_names_the_field() -> None:

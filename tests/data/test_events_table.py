@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from churnflow.config import DataConfig
-from churnflow.data.load import EVENT_DTYPES, SORT_KEYS, LoadResult, load_events
-from churnflow.data.schema import EVENT_COLUMNS, PAGES
+from churnflow.data.load import LoadResult, load_events
+from churnflow.data.schema import EVENT_COLUMNS, EVENT_DTYPES, PAGES, SORT_KEYS
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`churnflow load INPUT... --out DIR`: the load stage outside DVC."""
+"""`churnflow load INPUT... --out DIR`: the load stage outside DVC (same body: ``churnflow.data.entry``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from churnflow.config import DataConfig, load_config
-from churnflow.data.load import TooManyBadLinesError, load_events_to_files, quality_summary, write_quarantine
-from churnflow.utils.io import write_json
+from churnflow.data.entry import run_load
+from churnflow.data.load import LoadOutputs
 
 
 def command(
@@ -23,14 +23,8 @@ def command(
     """Write OUT/events.parquet, OUT/anonymous_events.parquet, OUT/quarantine.jsonl and OUT/quality.json."""
     cfg = load_config(params).data if params is not None else DataConfig()
     if max_bad_line_share is not None:
-        cfg = replace(cfg, max_bad_line_share=max_bad_line_share)
-    try:
-        rows, report = load_events_to_files(
-            inputs, cfg, out / "events.parquet", out / "anonymous_events.parquet"
-        )
-    except TooManyBadLinesError as exc:
-        typer.echo(f"load failed: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
-    write_quarantine(rows, out / "quarantine.jsonl")
-    write_json(out / "quality.json", report)
-    typer.echo(quality_summary(report))
+        try:
+            cfg = replace(cfg, max_bad_line_share=max_bad_line_share)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--max-bad-line-share") from exc
+    run_load(inputs, cfg, LoadOutputs.in_folder(out))
