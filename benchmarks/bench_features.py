@@ -248,6 +248,58 @@ def _part_online(events: Path, n_events: int, runs: int) -> dict[str, Any]:
     }
 
 
+def _runs(values: list[float], unit: str) -> str:
+    return ", ".join(f"{v:.2f}" if unit == "ms" else f"{v:.1f}" for v in values)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "NO"
+
+
+def markdown_summary(result: dict[str, Any]) -> str:
+    """The figures of one result JSON as Markdown (docs/features.md quotes this text verbatim)."""
+    ours, ref, online, met = (
+        result["churnflow"],
+        result["pandas_reference"],
+        result["online"],
+        result["goals_met"],
+    )
+    goals, machine = result["goals"], result["machine"]
+    start = result.get("load_average_1m_at_start")
+    load = f"{start} at the start, " if start is not None else ""
+    online_time = (
+        f"p50 {online['p50_ms']:.2f} ms, p99 {online['p99_ms']:.2f} ms ({online['runs']} calls; "
+        f"p50 of the runs: {_runs(online['all_p50_ms'], 'ms')})"
+    )
+    return "\n".join(
+        [
+            "| | time | peak RSS |",
+            "|---|---|---|",
+            f"| churnflow, {ours['features']} features, all cutoffs | {ours['seconds']:.1f} s "
+            f"(runs: {_runs(ours['all_seconds'], 's')}) | {ours['peak_rss_mb'] / 1024:.1f} GB |",
+            f"| pandas reference, {ref['features']} features | {ref['seconds']:.1f} s "
+            f"(+{ref['read_seconds']:.1f} s read) (runs: {_runs(ref['all_seconds'], 's')}) "
+            f"| {ref['peak_rss_mb'] / 1024:.1f} GB |",
+            f"| online, one user, {online['events']:,} events, {online['features']} features "
+            f"| {online_time} | {online['peak_rss_mb'] / 1024:.1f} GB |",
+            "",
+            f"Offline speed-up vs the pandas reference: {result['offline_speedup_vs_pandas']:.1f}x "
+            f"({result['offline_speedup_vs_pandas_incl_read']:.1f}x counting its read); "
+            f"the {ref['features']} shared features agree: {_yes(result['subset_agrees'])} "
+            f"(max |diff| {result['subset_max_abs_diff']:.1e}).",
+            f"Data: `{result['events_path']}`, {result['events']:,} events, "
+            f"{result['cutoff_rows']:,} cutoff rows; measured {result['when']} on {machine['cpus']} cores "
+            f"(1-minute load average {load}{result['load_average_1m_at_end']} at the end), "
+            f"Polars {machine['polars']}, Python {machine['python']}; "
+            f"fastest of {result['repeats']} fresh-process runs per part.",
+            f"Goals met: offline <= {goals['offline_seconds_max']:.0f} s {_yes(met['offline_seconds'])}, "
+            f"speed-up >= {goals['offline_speedup_min']:.0f}x {_yes(met['offline_speedup'])}, "
+            f"online p50 <= {goals['online_p50_ms_max']:.0f} ms {_yes(met['online_p50'])}, "
+            f"p99 <= {goals['online_p99_ms_max']:.0f} ms {_yes(met['online_p99'])}.",
+        ]
+    )
+
+
 @app.command()
 def part(
     name: str, events: Path, cutoffs: Path, out: Path, online_events: int = 1000, online_runs: int = 500
@@ -300,6 +352,7 @@ def run(
         source = f"synthetic ({synthetic_rows:,} rows, {synthetic_users:,} users), built in {took:.0f} s"
     if not events.exists():
         raise typer.BadParameter(f"{events} does not exist (use --synthetic-rows)")
+    load_at_start = round(os.getloadavg()[0], 2)
     n_events = pl.scan_parquet(events).select(pl.len()).collect().item()
     with tempfile.TemporaryDirectory() as tmp:
         cut_path = Path(tmp) / "cutoffs.parquet"
@@ -355,6 +408,7 @@ def run(
         "offline_speedup_vs_pandas_incl_read": round(speedup_with_read, 2),
         "online": online,
         "repeats": repeats,
+        "load_average_1m_at_start": load_at_start,
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "goals": GOALS,
         "goals_met": {
@@ -371,6 +425,7 @@ def run(
         f"{speedup_with_read:.1f}x incl. pandas read"
     )
     print(f"goals met: {result['goals_met']}")
+    print(markdown_summary(result))
     write_json(ROOT / "benchmarks" / "results" / f"{name}.json", result)
 
 

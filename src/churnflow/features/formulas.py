@@ -265,6 +265,16 @@ def _feature_definitions(windows_days: tuple[int, ...]) -> tuple[tuple[FeatureSp
         for win in wins:
             add(family, f"{stem}_{win}", f"{what} {_window_label(win)}", fn(win))
 
+    def add_count(family: str, stem: str, what: str, measure: str) -> None:
+        add_windows(family, stem, what, lambda w: _c(measure, w))
+
+    def add_ratio(family: str, stem: str, what: str, num: str, den: str) -> None:
+        add_windows(family, stem, what, lambda w: _ratio(_c(num, w), _c(den, w)))
+
+    def add_page_counts(family: str, stems: dict[str, str]) -> None:
+        for page, stem in stems.items():
+            add_count(family, stem, f"'{page}' events", f"page_{slug(page)}")
+
     def add_days_since_pages(family: str) -> None:
         for page in (p for p, f in RECENCY_PAGES.items() if f == family):
             add(
@@ -275,40 +285,31 @@ def _feature_definitions(windows_days: tuple[int, ...]) -> tuple[tuple[FeatureSp
             )
 
     # activity volume -------------------------------------------------------------------------------
-    add_windows("activity", "events", "Events (any page)", lambda w: _c("events", w))
-    add_windows("activity", "songs", "Songs played (NextSong)", lambda w: _c("songs", w))
-    add_windows("activity", "sessions", "Sessions started", lambda w: _c("sessions", w))
-    add_windows("activity", "active_days", "Distinct UTC days with an event", lambda w: _c("active_days", w))
+    add_count("activity", "events", "Events (any page)", "events")
+    add_count("activity", "songs", "Songs played (NextSong)", "songs")
+    add_count("activity", "sessions", "Sessions started", "sessions")
+    add_count("activity", "active_days", "Distinct UTC days with an event", "active_days")
     add_windows(
         "activity", "listen_hours", "Listening time in hours", lambda w: _c("listen_us", w) / (HOUR_MS * 1000)
     )
-    add_windows(
-        "activity",
-        "songs_per_active_day",
-        "Songs per active day",
-        lambda w: _ratio(_c("songs", w), _c("active_days", w)),
-    )
-    add_windows(
-        "activity",
-        "song_share",
-        "Share of events that are songs",
-        lambda w: _ratio(_c("songs", w), _c("events", w)),
-    )
+    add_ratio("activity", "songs_per_active_day", "Songs per active day", "songs", "active_days")
+    add_ratio("activity", "song_share", "Share of events that are songs", "songs", "events")
 
     # engagement ------------------------------------------------------------------------------------
-    for page, stem in (
-        ("Thumbs Up", "thumbs_up"),
-        ("Thumbs Down", "thumbs_down"),
-        ("Add to Playlist", "playlist_adds"),
-        ("Add Friend", "friend_adds"),
-    ):
-        m = f"page_{slug(page)}"
-        add_windows("engagement", stem, f"'{page}' events", lambda w, m=m: _c(m, w))
-        add_windows(
+    engagement = {
+        "Thumbs Up": "thumbs_up",
+        "Thumbs Down": "thumbs_down",
+        "Add to Playlist": "playlist_adds",
+        "Add Friend": "friend_adds",
+    }
+    for page, stem in engagement.items():
+        add_page_counts("engagement", {page: stem})
+        add_ratio(
             "engagement",
             f"{stem}_per_song",
             f"'{page}' events per song played",
-            lambda w, m=m: _ratio(_c(m, w), _c("songs", w)),
+            f"page_{slug(page)}",
+            "songs",
         )
     add_windows(
         "engagement",
@@ -324,18 +325,8 @@ def _feature_definitions(windows_days: tuple[int, ...]) -> tuple[tuple[FeatureSp
     )
 
     # session behaviour -----------------------------------------------------------------------------
-    add_windows(
-        "session",
-        "songs_per_session",
-        "Songs per session started",
-        lambda w: _ratio(_c("songs", w), _c("sessions", w)),
-    )
-    add_windows(
-        "session",
-        "events_per_session",
-        "Events per session started",
-        lambda w: _ratio(_c("events", w), _c("sessions", w)),
-    )
+    add_ratio("session", "songs_per_session", "Songs per session started", "songs", "sessions")
+    add_ratio("session", "events_per_session", "Events per session started", "events", "sessions")
     add_windows(
         "session",
         "mean_session_hours",
@@ -348,17 +339,11 @@ def _feature_definitions(windows_days: tuple[int, ...]) -> tuple[tuple[FeatureSp
         "Mean start-to-start gap between consecutive sessions, hours (gap counted when the later starts)",
         lambda w: _ratio(_c("session_gap_ms", w), _c("session_gaps", w)) / HOUR_MS,
     )
-    add_windows(
-        "session",
-        "sessions_per_active_day",
-        "Sessions started per active day",
-        lambda w: _ratio(_c("sessions", w), _c("active_days", w)),
+    add_ratio(
+        "session", "sessions_per_active_day", "Sessions started per active day", "sessions", "active_days"
     )
-    add_windows(
-        "session",
-        "logouts_per_session",
-        "Logout events per session started",
-        lambda w: _ratio(_c("page_logout", w), _c("sessions", w)),
+    add_ratio(
+        "session", "logouts_per_session", "Logout events per session started", "page_logout", "sessions"
     )
 
     # recency and trend -----------------------------------------------------------------------------
@@ -441,48 +426,34 @@ def _feature_definitions(windows_days: tuple[int, ...]) -> tuple[tuple[FeatureSp
         "Days from the first paid-level event to the cutoff (null if never paid)",
         _days_since("first_paid_ts"),
     )
-    add_windows(
-        "subscription",
-        "paid_event_share",
-        "Share of events on the paid level",
-        lambda w: _ratio(_c("paid_events", w), _c("events", w)),
+    add_ratio(
+        "subscription", "paid_event_share", "Share of events on the paid level", "paid_events", "events"
     )
-    add_windows(
-        "subscription",
-        "paid_song_share",
-        "Share of songs played on the paid level",
-        lambda w: _ratio(_c("paid_songs", w), _c("songs", w)),
+    add_ratio(
+        "subscription", "paid_song_share", "Share of songs played on the paid level", "paid_songs", "songs"
     )
-    for page, stem in (
-        ("Submit Upgrade", "upgrades"),
-        ("Submit Downgrade", "downgrades"),
-        ("Upgrade", "upgrade_page_visits"),
-        ("Downgrade", "downgrade_page_visits"),
-        ("Roll Advert", "adverts"),
-    ):
-        add_windows("subscription", stem, f"'{page}' events", lambda w, m=f"page_{slug(page)}": _c(m, w))
-    add_windows(
+    add_page_counts(
         "subscription",
-        "adverts_per_song",
-        "Adverts rolled per song played",
-        lambda w: _ratio(_c("page_roll_advert", w), _c("songs", w)),
+        {
+            "Submit Upgrade": "upgrades",
+            "Submit Downgrade": "downgrades",
+            "Upgrade": "upgrade_page_visits",
+            "Downgrade": "downgrade_page_visits",
+            "Roll Advert": "adverts",
+        },
+    )
+    add_ratio(
+        "subscription", "adverts_per_song", "Adverts rolled per song played", "page_roll_advert", "songs"
     )
     add_days_since_pages("subscription")
 
     # friction --------------------------------------------------------------------------------------
-    for page, stem in (
-        ("Error", "errors"),
-        ("Help", "help"),
-        ("Settings", "settings"),
-        ("Save Settings", "save_settings"),
-        ("About", "about"),
-        ("Home", "home"),
-    ):
-        add_windows("friction", stem, f"'{page}' events", lambda w, m=f"page_{slug(page)}": _c(m, w))
-    add_windows(
-        "friction", "redirects", "Events answered with HTTP 307 (redirect)", lambda w: _c("redirects", w)
+    friction = {"Error": "errors", "Help": "help", "Settings": "settings"}
+    add_page_counts(
+        "friction", {**friction, "Save Settings": "save_settings", "About": "about", "Home": "home"}
     )
-    for page, stem in (("Error", "errors"), ("Help", "help"), ("Settings", "settings")):
+    add_count("friction", "redirects", "Events answered with HTTP 307 (redirect)", "redirects")
+    for page, stem in friction.items():
         add_windows(
             "friction",
             f"{stem}_per_100_events",
@@ -526,31 +497,19 @@ def _feature_definitions(windows_days: tuple[int, ...]) -> tuple[tuple[FeatureSp
         "Mean song length in minutes",
         lambda w: _ratio(_c("listen_us", w), _c("songs", w)) / (MINUTE_MS * 1000),
     )
-    add_windows(
-        "content",
-        "night_song_share",
-        "Share of songs played 00-06 UTC",
-        lambda w: _ratio(_c("night_songs", w), _c("songs", w)),
-    )
-    add_windows(
+    add_ratio("content", "night_song_share", "Share of songs played 00-06 UTC", "night_songs", "songs")
+    add_ratio(
         "content",
         "weekend_song_share",
         "Share of songs played on Saturday or Sunday (UTC)",
-        lambda w: _ratio(_c("weekend_songs", w), _c("songs", w)),
+        "weekend_songs",
+        "songs",
     )
     for name, bit in UA_BITS.items():
-        add(
-            "content",
-            f"ua_{name}",
-            f"User agent of the latest event: {name.replace('_', ' ')}",
-            _last_bit("last_ua_key", bit),
-        )
+        desc = f"User agent of the latest event: {name.replace('_', ' ')}"
+        add("content", f"ua_{name}", desc, _last_bit("last_ua_key", bit))
     for name, bit in REGION_BITS.items():
-        add(
-            "content",
-            f"region_{name}",
-            f"Census region of the latest event's state: {name}",
-            _last_bit("last_loc_key", bit),
-        )
+        desc = f"Census region of the latest event's state: {name}"
+        add("content", f"region_{name}", desc, _last_bit("last_loc_key", bit))
     add("content", "gender_f", "1 if the latest event's gender is F", _IntOf("last_female_key", 1, 2))
     return tuple(out)
