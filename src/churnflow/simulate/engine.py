@@ -38,6 +38,7 @@ from churnflow.utils.io import atomic_path, write_parquet
 
 # random stream ids (the second seed word); chunk i uses _STREAM_CHUNK + i
 _STREAM_WORLD, _STREAM_VOCAB, _STREAM_ATTRS, _STREAM_GUESTS, _STREAM_CHUNK = 0, 1, 2, 3, 1000
+_STREAM_MIX = 4  # with seed 0: the location / user-agent mix shared by every world
 #: gzip: level 1 (about 12x smaller than the JSON, several times faster to write than level 6), written as
 #: independent members of at most ~64 MB of JSON each
 _GZIP_LEVEL = 1
@@ -107,8 +108,14 @@ def _user_attributes(rng: np.random.Generator, preset: Preset, users: Users) -> 
         raise RuntimeError("duplicate simulated user ids")
     gender = np.where(rng.random(n) < 0.54, "M", "F")
     first, last = person_names(rng, gender)
-    loc_p = rng.dirichlet(np.full(len(vocab["locations"]), 0.6))
-    ua_p = rng.dirichlet(np.full(len(vocab["user_agents"]), 0.8))
+    # the service's location and device mix is a property of the simulated service, the same in every world
+    # (drawn per seed it made worlds of the same settings differ in 20+ features); the per-seed draws are
+    # still taken so every other random stream is unchanged
+    rng.dirichlet(np.full(len(vocab["locations"]), 0.6))
+    rng.dirichlet(np.full(len(vocab["user_agents"]), 0.8))
+    mix = _rng(0, _STREAM_MIX)
+    loc_p = mix.dirichlet(np.full(len(vocab["locations"]), 0.6))
+    ua_p = mix.dirichlet(np.full(len(vocab["user_agents"]), 0.8))
     location = [vocab["locations"][i] for i in rng.choice(len(vocab["locations"]), n, p=loc_p)]
     agent = [vocab["user_agents"][i] for i in rng.choice(len(vocab["user_agents"]), n, p=ua_p)]
     reg = registration_ms(preset, users.reg_days)
