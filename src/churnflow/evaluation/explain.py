@@ -1,8 +1,8 @@
 """Feature importance: total gain from the booster (|coefficient| for logistic regression) and SHAP values.
 
-SHAP values come from the models themselves, exactly: LightGBM ``pred_contrib``, XGBoost ``pred_contribs``
-(TreeSHAP), and for the logistic regression the linear SHAP ``coef × (x − mean) / scale``. Each row's values
-sum (with the bias) to the model's raw margin.
+SHAP values are :func:`churnflow.models.contributions.feature_contributions` (TreeSHAP for the boosted
+trees, the linear SHAP ``coef × (x − mean) / scale`` for the logistic regression): each row's values sum,
+with the bias, to the model's log-odds. Importance is the family's total gain (|coefficient| for logreg).
 """
 
 from __future__ import annotations
@@ -11,37 +11,18 @@ import numpy as np
 import polars as pl
 
 from churnflow.models.artifact import ChurnModel
+from churnflow.models.contributions import feature_contributions
+from churnflow.models.families import get_family
 
 
 def gain_importance(model: ChurnModel) -> np.ndarray:
-    """Per-feature importance aligned with ``model.feature_names`` (gain, or |standardised coef|)."""
-    names = model.feature_names
-    if model.model_name == "lightgbm":
-        return np.asarray(model.native.feature_importance(importance_type="gain"), dtype=np.float64)
-    if model.model_name == "xgboost":
-        scores = model.native.get_score(importance_type="total_gain")
-        # xgboost names unnamed features f0, f1, ...
-        return np.array([float(scores.get(f"f{i}", scores.get(n, 0.0))) for i, n in enumerate(names)])
-    if model.model_name == "logreg":
-        return np.abs(np.asarray(model.native["coef"], dtype=np.float64))
-    raise ValueError(f"unknown model {model.model_name!r}")
+    """Per-feature importance aligned with ``model.feature_names`` (total gain, or |standardised coef|)."""
+    return get_family(model.model_name).importance(model.native, len(model.feature_names))
 
 
 def shap_values(model: ChurnModel, x: np.ndarray) -> np.ndarray:
-    """(n_rows, n_features) SHAP values on the margin scale (bias column dropped)."""
-    if model.model_name == "lightgbm":
-        contrib = np.asarray(model.native.predict(x, pred_contrib=True))
-        return contrib[:, :-1]
-    if model.model_name == "xgboost":
-        import xgboost as xgb
-
-        contrib = model.native.predict(xgb.DMatrix(x, missing=np.nan), pred_contribs=True)
-        return np.asarray(contrib)[:, :-1]
-    if model.model_name == "logreg":
-        s = model.native
-        filled = np.where(np.isnan(x), np.asarray(s["medians"]), x)
-        return np.asarray(s["coef"]) * (filled - np.asarray(s["mean"])) / np.asarray(s["scale"])
-    raise ValueError(f"unknown model {model.model_name!r}")
+    """(n_rows, n_features) SHAP values on the log-odds scale (the bias column dropped)."""
+    return feature_contributions(model, x)[:, :-1]
 
 
 def importance_table(model: ChurnModel, x_sample: np.ndarray) -> tuple[pl.DataFrame, np.ndarray]:

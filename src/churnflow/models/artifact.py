@@ -26,10 +26,11 @@ import pandas as pd
 import polars as pl
 
 from churnflow.models.calibration import Calibrator
+from churnflow.models.families import FAMILIES, get_family
 from churnflow.utils.io import atomic_path, write_json
 
 META_FILE = "model_meta.json"
-MODEL_FILES: dict[str, str] = {"lightgbm": "model.txt", "xgboost": "model.json", "logreg": "model.json"}
+MODEL_FILES: dict[str, str] = {name: family.model_file for name, family in FAMILIES.items()}
 
 MarginFn = Callable[[np.ndarray], np.ndarray]
 
@@ -98,63 +99,20 @@ class ChurnModel:
 # ---------------------------------------------------------------- native (de)serialisation per model family
 
 
-def _lightgbm_margin(booster: Any) -> MarginFn:
-    return lambda x: booster.predict(x, raw_score=True)
-
-
-def _xgboost_margin(booster: Any) -> MarginFn:
-    import xgboost as xgb
-
-    return lambda x: booster.predict(xgb.DMatrix(x, missing=np.nan), output_margin=True)
-
-
-def _logreg_margin(state: dict[str, Any]) -> MarginFn:
-    medians = np.asarray(state["medians"], dtype=np.float64)
-    mean = np.asarray(state["mean"], dtype=np.float64)
-    scale = np.asarray(state["scale"], dtype=np.float64)
-    coef = np.asarray(state["coef"], dtype=np.float64)
-    intercept = float(state["intercept"])
-
-    def margin(x: np.ndarray) -> np.ndarray:
-        filled = np.where(np.isnan(x), medians, x)
-        return ((filled - mean) / scale) @ coef + intercept
-
-    return margin
-
-
 def save_native(model_name: str, native: Any, path: Path) -> None:
-    """Write the fitted native model to ``path`` in its deterministic native format."""
+    """Write the fitted native model to ``path`` in its family's deterministic format."""
+    family = get_family(model_name)
     with atomic_path(path) as tmp:
-        if model_name == "lightgbm":
-            native.save_model(str(tmp))
-        elif model_name == "xgboost":
-            native.save_model(str(tmp.with_suffix(".json")))
-            tmp.with_suffix(".json").replace(tmp)
-        elif model_name == "logreg":
-            tmp.write_text(json.dumps(native, indent=2, sort_keys=True) + "\n")
-        else:
-            raise ValueError(f"unknown model name {model_name!r} (expected lightgbm | xgboost | logreg)")
+        family.save(native, tmp)
 
 
 def load_native(model_name: str, path: Path) -> tuple[Any, MarginFn]:
     """Read a native model file; return it with its margin function."""
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} is missing")
-    if model_name == "lightgbm":
-        import lightgbm as lgb
-
-        booster = lgb.Booster(model_file=str(path))
-        return booster, _lightgbm_margin(booster)
-    if model_name == "xgboost":
-        import xgboost as xgb
-
-        booster = xgb.Booster()
-        booster.load_model(str(path))
-        return booster, _xgboost_margin(booster)
-    if model_name == "logreg":
-        state = json.loads(path.read_text())
-        return state, _logreg_margin(state)
-    raise ValueError(f"{path}: unknown model name {model_name!r} (expected lightgbm | xgboost | logreg)")
+    family = get_family(model_name)
+    native = family.load(path)
+    return native, lambda x: family.margin(native, x)
 
 
 def save_churn_model(model: ChurnModel, model_dir: Path) -> None:

@@ -1,8 +1,9 @@
 """Signed per-feature contributions to a churn model's log-odds, and the top reasons of one prediction.
 
 :func:`feature_contributions` returns, for each row, one column per feature plus a last bias column, in
-log-odds of the model's raw margin: LightGBM ``pred_contrib=True`` and XGBoost ``pred_contribs=True``
-(TreeSHAP), logistic regression ``coef × standardised value`` (median-imputed, as the model sees it).
+log-odds of the model's raw margin, from the model's family (``churnflow.models.families``): TreeSHAP for
+LightGBM and XGBoost, ``coef × standardised value`` (median-imputed, as the model sees it) for logreg. It is
+the one explanation function: the evaluation's SHAP figures and the service's top reasons both use it.
 Invariant: each row sums to the model's pre-calibration log-odds ``margin + logit_offset``; the calibrated
 probability is a monotone function of that sum, so a positive contribution always pushes churn risk up.
 """
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from churnflow.models.artifact import ChurnModel
+from churnflow.models.families import get_family
 
 
 def feature_contributions(model: ChurnModel, matrix: np.ndarray) -> np.ndarray:
@@ -27,33 +29,11 @@ def feature_contributions(model: ChurnModel, matrix: np.ndarray) -> np.ndarray:
         raise ValueError(f"matrix must have shape (n, {n_features}), got {x.shape}")
     if x.shape[0] == 0:
         return np.zeros((0, n_features + 1), dtype=np.float64)
-    if model.model_name == "lightgbm":
-        out = np.asarray(model.native.predict(x, pred_contrib=True), dtype=np.float64)
-    elif model.model_name == "xgboost":
-        import xgboost as xgb
-
-        out = np.asarray(model.native.predict(xgb.DMatrix(x, missing=np.nan), pred_contribs=True))
-        out = out.astype(np.float64)
-    elif model.model_name == "logreg":
-        out = _logreg_contributions(model.native, x)
-    else:
-        raise ValueError(f"no contributions for model {model.model_name!r} (lightgbm | xgboost | logreg)")
+    out = get_family(model.model_name).contributions(model.native, x)
     if out.shape != (x.shape[0], n_features + 1):
         raise ValueError(f"contributions have shape {out.shape}, expected {(x.shape[0], n_features + 1)}")
     out[:, -1] += float(model.logit_offset)
     return out
-
-
-def _logreg_contributions(state: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    """``coef_j × (x_j − mean_j) / scale_j`` per feature (NaN → median first); bias = intercept."""
-    medians = np.asarray(state["medians"], dtype=np.float64)
-    mean = np.asarray(state["mean"], dtype=np.float64)
-    scale = np.asarray(state["scale"], dtype=np.float64)
-    coef = np.asarray(state["coef"], dtype=np.float64)
-    filled = np.where(np.isnan(x), medians, x)
-    contrib = (filled - mean) / scale * coef
-    bias = np.full((x.shape[0], 1), float(state["intercept"]))
-    return np.hstack([contrib, bias])
 
 
 def top_reasons(

@@ -1,4 +1,4 @@
-"""Build and fit LightGBM, XGBoost or a scaled, regularised logistic regression from ``ModelConfig``.
+"""Fit a model family (``churnflow.models.families``) with class weights into a :class:`ChurnModel`.
 
 ``fit_model`` returns a :class:`~churnflow.models.artifact.ChurnModel` whose native object saves in a
 deterministic format. Class imbalance: with ``class_weight="balanced"`` each class gets total weight n/2; the
@@ -7,22 +7,16 @@ resulting odds shift is undone by ``logit_offset = log(w_neg / w_pos)`` so proba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from churnflow.models.artifact import (
-    ChurnModel,
-    _lightgbm_margin,
-    _logreg_margin,
-    _xgboost_margin,
-)
+from churnflow.models.artifact import ChurnModel
+from churnflow.models.families import MODEL_NAMES, ProgressFn, get_family
 
-MODEL_NAMES: tuple[str, ...] = ("lightgbm", "xgboost", "logreg")
-#: called every ``report_every`` boosting rounds with (round, validation ROC-AUC); may raise to stop the fit
-ProgressFn = Callable[[int, float], None]
+__all__ = ["MODEL_NAMES", "ClassWeights", "SingleClassError", "class_weights", "fit_model", "merge_params"]
 
 
 class SingleClassError(ValueError):
@@ -60,132 +54,6 @@ def class_weights(y: np.ndarray, mode: str) -> ClassWeights:
     raise ValueError(f"train.class_weight must be 'balanced' or 'none', got {mode!r}")
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, score))
-
-
-def _fit_lightgbm(
-    params: dict[str, Any],
-    x: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    seed: int,
-    valid: tuple[np.ndarray, np.ndarray] | None,
-    progress: ProgressFn | None,
-    report_every: int,
-) -> tuple[Any, Callable[[np.ndarray], np.ndarray]]:
-    import lightgbm as lgb
-
-    params = dict(params)
-    rounds = int(params.pop("n_estimators", params.pop("num_iterations", 100)))
-    params.update({"seed": seed, "verbose": params.get("verbose", -1)})
-    params.setdefault("objective", "binary")
-    train_set = lgb.Dataset(x, label=y, weight=w, free_raw_data=False)
-    callbacks: list[Any] = []
-    valid_sets: list[Any] = []
-    if valid is not None and progress is not None:
-        x_val, y_val = valid
-        valid_sets = [lgb.Dataset(x_val, label=y_val, reference=train_set)]
-        params["metric"] = "auc"
-
-        def _callback(env: Any) -> None:
-            step = env.iteration + 1
-            if step % report_every == 0 or step == rounds:
-                progress(step, float(env.evaluation_result_list[0][2]))
-
-        callbacks.append(_callback)
-    booster = lgb.train(params, train_set, num_boost_round=rounds, valid_sets=valid_sets, callbacks=callbacks)
-    return booster, _lightgbm_margin(booster)
-
-
-def _fit_xgboost(
-    params: dict[str, Any],
-    x: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    seed: int,
-    valid: tuple[np.ndarray, np.ndarray] | None,
-    progress: ProgressFn | None,
-    report_every: int,
-) -> tuple[Any, Callable[[np.ndarray], np.ndarray]]:
-    import xgboost as xgb
-
-    params = dict(params)
-    rounds = int(params.pop("n_estimators", 100))
-    if "n_jobs" in params:
-        params["nthread"] = params.pop("n_jobs")
-    params.update({"seed": seed, "verbosity": 0})
-    params.setdefault("objective", "binary:logistic")
-    dtrain = xgb.DMatrix(x, label=y, weight=w, missing=np.nan)
-    evals: list[Any] = []
-    callbacks: list[Any] = []
-    if valid is not None and progress is not None:
-        x_val, y_val = valid
-        evals = [(xgb.DMatrix(x_val, label=y_val, missing=np.nan), "validation")]
-        params["eval_metric"] = "auc"
-
-        class _Report(xgb.callback.TrainingCallback):
-            def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-                step = epoch + 1
-                if step % report_every == 0 or step == rounds:
-                    progress(step, float(evals_log["validation"]["auc"][-1]))
-                return False
-
-        callbacks.append(_Report())
-    booster = xgb.train(
-        params, dtrain, num_boost_round=rounds, evals=evals, callbacks=callbacks, verbose_eval=False
-    )
-    return booster, _xgboost_margin(booster)
-
-
-def _fit_logreg(
-    params: dict[str, Any],
-    x: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    seed: int,
-    valid: tuple[np.ndarray, np.ndarray] | None,
-    progress: ProgressFn | None,
-    report_every: int,
-) -> tuple[Any, Callable[[np.ndarray], np.ndarray]]:
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: median 0 below
-        medians = (
-            np.nanmedian(np.where(np.isfinite(x), x, np.nan), axis=0) if len(x) else np.zeros(x.shape[1])
-        )
-    medians = np.where(np.isnan(medians), 0.0, medians)
-    filled = np.where(np.isnan(x), medians, x)
-    mean = filled.mean(axis=0)
-    scale = filled.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    model = LogisticRegression(random_state=seed, **params)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit((filled - mean) / scale, y, sample_weight=w)
-    state = {
-        "medians": medians.tolist(),
-        "mean": mean.tolist(),
-        "scale": scale.tolist(),
-        "coef": model.coef_[0].tolist(),
-        "intercept": float(model.intercept_[0]),
-        "params": {k: v for k, v in sorted(params.items())},
-    }
-    margin = _logreg_margin(state)
-    if valid is not None and progress is not None:
-        progress(1, _auc(valid[1], margin(valid[0])))
-    return state, margin
-
-
-_FITTERS = {"lightgbm": _fit_lightgbm, "xgboost": _fit_xgboost, "logreg": _fit_logreg}
-
-
 def merge_params(fixed: Mapping[str, Any], tuned: Mapping[str, Any]) -> dict[str, Any]:
     """Fixed parameters overlaid by tuned ones (sorted keys: deterministic logging)."""
     merged = {**dict(fixed), **dict(tuned)}
@@ -210,19 +78,18 @@ def fit_model(
     ``valid`` + ``progress`` enable validation AUC reports during boosting (Optuna pruning). The returned
     model's ``threshold`` is 0.5 until the caller sets the chosen one.
     """
-    if model_name not in _FITTERS:
-        raise ValueError(f"model.name must be one of {MODEL_NAMES}, got {model_name!r}")
+    family = get_family(model_name)
     if x.shape[1] != len(feature_names):
         raise ValueError(f"x has {x.shape[1]} columns but {len(feature_names)} feature names were given")
     y = np.asarray(y).astype(np.int64)
     weights = class_weights(y, class_weight)
     w = np.where(y == 1, weights.positive, weights.negative).astype(np.float64)
-    native, margin = _FITTERS[model_name](dict(params), x, y, w, seed, valid, progress, report_every)
+    native = family.fit(dict(params), x, y, w, seed, valid, progress, report_every)
     return ChurnModel(
         model_name=model_name,
         feature_names=list(feature_names),
         threshold=0.5,
-        margin_fn=margin,
+        margin_fn=lambda m: family.margin(native, m),
         logit_offset=weights.logit_offset,
         native=native,
     )

@@ -27,6 +27,7 @@ import pandas as pd
 
 from churnflow.config import Config, TrackingConfig, TrainConfig
 from churnflow.models.artifact import ChurnModel
+from churnflow.models.families import get_family
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -137,7 +138,7 @@ def decide_promotion(
 def pip_requirements(model_name: str) -> list[str]:
     """Pinned requirements of the pyfunc model (installed versions; no inference at log time)."""
     packages = ["mlflow", "numpy", "pandas", "polars", "pyarrow"]
-    packages += {"lightgbm": ["lightgbm"], "xgboost": ["xgboost"], "logreg": []}[model_name]
+    packages += list(get_family(model_name).packages)
     return [f"{name}=={metadata.version(name)}" for name in packages]
 
 
