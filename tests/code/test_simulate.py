@@ -22,6 +22,7 @@ from churnflow.simulate import (
     simulate_to_dir,
 )
 from churnflow.simulate.calibration import read_events
+from churnflow.simulate.engine import iter_event_chunks
 
 LOCATION = re.compile(r"^[^,]+, [A-Z]{2}(-[A-Z]{2})*$")
 
@@ -217,3 +218,98 @@ def test_cli_writes_events_and_truth(tmp_path: Path) -> None:
     assert (tmp_path / "_truth" / "ground_truth.parquet").is_file()
     bad = CliRunner().invoke(app, ["simulate", "--preset", "nope", "--out", str(tmp_path)])
     assert bad.exit_code != 0 and "nope" in bad.output
+
+
+# --- scenarios --------------------------------------------------------------------------------------------
+
+
+def _events_of(scenario: str, change_day: int = 0, preset: str = "mini", seed: int = 8) -> pl.DataFrame:
+    world = build_world(preset, seed, scenario, change_day)
+    return pl.concat(list(iter_event_chunks(world))).filter(pl.col("userId") != "")
+
+
+def _per_song(frame: pl.DataFrame, page: str, level: str | None = None) -> float:
+    if level is not None:
+        frame = frame.filter(pl.col("level") == level)
+    return frame.filter(pl.col("page") == page).height / frame.filter(pl.col("page") == "NextSong").height
+
+
+@pytest.fixture(scope="module")
+def baseline_mini() -> pl.DataFrame:
+    return _events_of("baseline")
+
+
+def test_default_is_an_alias_of_baseline(tmp_path: Path) -> None:
+    a = simulate_to_dir("tiny", 2, tmp_path / "a", scenario="default", progress=False)
+    b = simulate_to_dir("tiny", 2, tmp_path / "b", scenario="baseline", progress=False)
+    assert Path(a.events_path).read_bytes() == Path(b.events_path).read_bytes()
+    assert a.scenario == b.scenario == "baseline"
+
+
+def test_more_ads_doubles_adverts_for_free_users_only(baseline_mini: pl.DataFrame) -> None:
+    ads = _events_of("more_ads")
+    ratio = _per_song(ads, "Roll Advert", "free") / _per_song(baseline_mini, "Roll Advert", "free")
+    assert 1.8 < ratio < 2.2, ratio
+    assert _per_song(ads, "Roll Advert", "paid") < 2 * _per_song(baseline_mini, "Roll Advert", "paid")
+    for page in ("Thumbs Down", "Thumbs Up", "Error"):  # nothing else moves
+        assert _per_song(ads, page) == pytest.approx(_per_song(baseline_mini, page), rel=0.1), page
+
+
+def test_app_errors_raise_errors_and_cut_sessions(baseline_mini: pl.DataFrame) -> None:
+    err = _events_of("app_errors")
+    assert _per_song(err, "Error") > 3 * _per_song(baseline_mini, "Error")
+    assert _per_song(err, "Help") > 1.2 * _per_song(baseline_mini, "Help")
+
+    def songs_per_session(frame: pl.DataFrame) -> float:
+        return frame.filter(pl.col("page") == "NextSong").height / frame["sessionId"].n_unique()
+
+    assert songs_per_session(err) < 0.8 * songs_per_session(baseline_mini)
+
+
+def test_price_rise_raises_churn_without_changing_behaviour(baseline_mini: pl.DataFrame) -> None:
+    # from day 1, so both worlds start from the same customers (a whole-world price rise changes who is
+    # still a customer at the start too)
+    base, rise = build_world("mini", 8, "baseline"), build_world("mini", 8, "price_rise", 1)
+    # the same satisfaction paths (same seed): behaviour is driven by the same state ...
+    assert np.array_equal(base.users.sat, rise.users.sat)
+    on = base.users.hazard[:, 1:] > 0
+    assert (rise.users.hazard[:, 1:][on] > base.users.hazard[:, 1:][on]).all()
+    assert np.array_equal(rise.users.hazard[:, 0], base.users.hazard[:, 0])
+    # ... but more users decide to leave
+    n_base = int((base.users.decision_kind != 0).sum())
+    n_rise = int((rise.users.decision_kind != 0).sum())
+    assert n_rise > 1.4 * n_base, (n_base, n_rise)
+    events = pl.concat(list(iter_event_chunks(rise))).filter(pl.col("userId") != "")
+    for page in ("Thumbs Down", "Thumbs Up", "Add Friend", "Error", "Roll Advert"):
+        assert _per_song(events, page) == pytest.approx(_per_song(baseline_mini, page), rel=0.12), page
+
+
+def test_scenario_changes_start_on_the_change_day(baseline_mini: pl.DataFrame) -> None:
+    late = _events_of("more_ads", change_day=30)
+    day30 = PRESETS["mini"].start_ms + 30 * 86_400_000
+    before, after = pl.col("ts") < day30, pl.col("ts") >= day30
+    r_before = _per_song(late.filter(before), "Roll Advert", "free") / _per_song(
+        baseline_mini.filter(before), "Roll Advert", "free"
+    )
+    r_after = _per_song(late.filter(after), "Roll Advert", "free") / _per_song(
+        baseline_mini.filter(after), "Roll Advert", "free"
+    )
+    assert 0.85 < r_before < 1.18, r_before
+    assert 1.7 < r_after < 2.3, r_after
+    # the latent world is untouched by an advert change: same sessions
+    assert np.array_equal(build_world("mini", 8, "more_ads", 30).sessions.start_days,
+                          build_world("mini", 8).sessions.start_days)  # fmt: skip
+
+
+def test_cli_accepts_every_scenario_and_a_change_day(tmp_path: Path) -> None:
+    for name in ("baseline", "default", "more_ads", "app_errors", "price_rise", "drifted"):
+        result = CliRunner().invoke(
+            app,
+            ["simulate", "--preset", "tiny", "--seed", "3", "--out", str(tmp_path / name), "--scenario", name,
+             "--change-day", "20"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        truth = load_ground_truth(tmp_path / name)
+        assert truth is not None and truth["change_day"][0] == 20
+    bad = CliRunner().invoke(app, ["simulate", "--preset", "tiny", "--out", str(tmp_path), "--scenario", "x"])
+    assert bad.exit_code != 0 and "more_ads" in bad.output

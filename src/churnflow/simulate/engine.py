@@ -22,7 +22,15 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from churnflow.simulate.events import ActivityTimes, UserAttributes, expand_sessions, guest_events
-from churnflow.simulate.presets import DAY_MS, Preset, Regime, get_preset, get_regime, scenario_name
+from churnflow.simulate.presets import (
+    DAY_MS,
+    Preset,
+    Regime,
+    WorldParams,
+    get_preset,
+    get_regime,
+    scenario_name,
+)
 from churnflow.simulate.truth import TRUTH_DIR, TRUTH_FILE
 from churnflow.simulate.vocab import Catalogue, build_catalogue, embedded_vocab, person_names
 from churnflow.simulate.world import (
@@ -160,10 +168,14 @@ def build_world(preset_name: str, seed: int, scenario: str = "baseline", change_
     )
 
 
+def catalogue_for(seed: int, params: WorldParams) -> Catalogue:
+    """The song catalogue of a world simulated with ``seed`` (drawn from its own random stream)."""
+    return build_catalogue(_rng(seed, _STREAM_VOCAB), params.n_artists, params.n_songs)
+
+
 def world_catalogue(world: World) -> Catalogue:
-    """The world's song catalogue (drawn from its own random stream)."""
-    p = world.regime.after
-    return build_catalogue(_rng(world.seed, _STREAM_VOCAB), p.n_artists, p.n_songs)
+    """The world's song catalogue."""
+    return catalogue_for(world.seed, world.regime.after)
 
 
 def iter_event_chunks(world: World, seed: int | None = None) -> Iterator[pl.DataFrame]:

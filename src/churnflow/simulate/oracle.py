@@ -49,7 +49,7 @@ import polars as pl
 
 from churnflow.config.labels import LabelsConfig
 from churnflow.simulate.events import LOGOUT_COLUMN, page_rates
-from churnflow.simulate.presets import DAY_MS, Preset, Regime, get_preset, get_regime
+from churnflow.simulate.presets import DAY_MS, Preset, Regime, WorldParams, get_preset, get_regime
 from churnflow.simulate.truth import ORACLE_COLUMNS, TRUTH_COLUMNS
 from churnflow.simulate.world import (
     KIND_CANCEL,
@@ -270,13 +270,14 @@ def _sat_at(truth: pl.DataFrame, rows: np.ndarray, day: np.ndarray) -> np.ndarra
 
 
 @lru_cache(maxsize=8)
-def _song_seconds(seed: int, n_artists: int, n_songs: int, exponent: float) -> tuple[float, float]:
+def _song_seconds(seed: int, params: WorldParams) -> tuple[float, float]:
     """Mean and variance of a NextSong's duration (rounded length) under the catalogue's popularity law."""
-    from churnflow.simulate.vocab import build_catalogue
+    from churnflow.simulate.engine import catalogue_for
 
-    cat = build_catalogue(np.random.default_rng([seed, 1]), n_artists, n_songs)
-    length = np.round(cat.length.head(n_songs).to_numpy())
-    cdf = (np.arange(1, n_songs + 1) / n_songs) ** (1.0 / exponent)
+    cat = catalogue_for(seed, params)
+    n = cat.n_songs
+    length = np.round(cat.length.head(n).to_numpy())
+    cdf = (np.arange(1, n + 1) / n) ** (1.0 / params.song_popularity_exponent)
     prob = np.diff(np.concatenate([[0.0], cdf]))
     mean = float((prob * length).sum())
     return mean, float((prob * length**2).sum() - mean**2)
@@ -500,8 +501,7 @@ def oracle_probabilities(
     # rows that cannot be eligible (no activity before T, cancelled before T) need no draws
     live = chosen[(st.last_activity_ms[chosen] >= 0) & (st.cancel_before_ms[chosen] < 0)]
     start_ms = int(truth["hazard_start"].cast(_TS).dt.epoch("ms")[0])
-    after = regime.after
-    song = _song_seconds(world_seed, after.n_artists, after.n_songs, after.song_popularity_exponent)
+    song = _song_seconds(world_seed, regime.after)
     p = np.full(m, np.nan)
     se = np.full(m, np.nan)
     per_block = max(1, _BLOCK_PSEUDO_USERS // n_draws)
