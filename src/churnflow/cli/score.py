@@ -1,7 +1,5 @@
 """`churnflow score --events FILE --out FILE`: batch-score every user of an events file.
 
-The model is the packaged one (BentoML store).
-
 Input: raw Sparkify JSON lines (.json/.jsonl, optionally .gz) or Parquet, read by the loader. Output by
 extension: ``.csv`` or ``.parquet`` with ``user_id, cutoff, churn_probability, churn_prediction, risk_level``,
 each user scored at their last event + 1 ms. The model is the BentoML store entry the service serves.
@@ -49,37 +47,40 @@ def command(
     params: Path = typer.Option(Path("params.yaml"), "--params", help="Composed config (defaults if absent)"),
 ) -> None:
     """Score every user in ``--events`` with the packaged churn model and write ``--out``."""
-    import os
+    import dataclasses
 
     from churnflow.data.load import load_events
-    from churnflow.serving.packaging import load_packaged
-    from churnflow.serving.scoring import score_events_frame
+    from churnflow.serving.loading import ModelLoadError, load_served_model, model_tag_from_env
+    from churnflow.serving.scoring import Scorer
 
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise typer.BadParameter(f"{out}: use a .csv or .parquet file name", param_hint="--out")
     if not events.is_file():
         raise typer.BadParameter(f"{events} not found", param_hint="--events")
     cfg = load_config(params) if params.is_file() else Config()
-    tag = model or os.environ.get("CHURNFLOW_BENTO_MODEL") or f"{cfg.serve.bento_model_name}:latest"
+    tag = model or model_tag_from_env(cfg.serve.bento_model_name)
     with console.status(f"loading {tag}"):
         try:
-            pyfunc, settings = load_packaged(tag)
-        except LookupError as exc:
+            served = load_served_model(tag)
+        except ModelLoadError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(code=1) from exc
-    if settings.model_alias != "champion":
-        console.print(
-            f"[bold red]WARNING: {tag} is the {settings.model_alias!r}, not a promoted champion[/bold red]"
-        )
+    settings = served.settings
+    for warning in settings.warnings:
+        console.print(f"[bold red]WARNING: {warning}[/bold red]")
+    # the packaged run's timestamp bounds decide which events are valid, as in the service
+    data_cfg = dataclasses.replace(
+        cfg.data, min_valid_ts=settings.data_bounds[0], max_valid_ts=settings.data_bounds[1]
+    )
     with console.status(f"reading {events}"):
-        loaded = load_events([events], cfg.data)
+        loaded = load_events([events], data_cfg)
     if loaded.quarantine:
         console.print(f"[yellow]{len(loaded.quarantine)} line(s) quarantined (not scored)[/yellow]")
     with console.status(f"scoring {loaded.events.height:,} events"):
-        scores = score_events_frame(loaded.events, pyfunc, settings)
+        scores = Scorer(served.model, settings).score_events_frame(loaded.events)
     write_scores(scores, out)
     counts = dict(scores.group_by("risk_level").len().iter_rows())
     console.print(
         f"scored {scores.height:,} users with {settings.registered_model} v{settings.model_version} "
-        f"(@{settings.model_alias}) → {out}  risk: {counts}"
+        f"(@{settings.model_alias}, {served.tag}) → {out}  risk: {counts}"
     )

@@ -1,44 +1,127 @@
-"""API-key check and per-key rate limit as one ASGI middleware (wraps every BentoML route).
+"""API keys: from ``$CHURNFLOW_API_KEYS`` or a file, held only as SHA-256 digests, checked in constant time.
 
-Keys come from an environment variable (comma-separated). Unset or empty → auth is off (logged once, loudly);
-requests are then rate-limited per client address instead of per key. Invariant: a request to a
-non-public path reaches the app only with a known key (when auth is on) and a granted token.
+Entry format (comma-separated in the variable, one per line in the file; ``#`` starts a comment):
+``<key>[:<requests_per_hour>]`` or ``sha256:<64 hex>[:<requests_per_hour>]`` (the file then holds no secret).
+Invariant: the plain key is hashed on arrival and never stored, logged or used as a rate-limit key; a key
+is identified by ``key_id`` (the first 12 hex digits of its digest).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import json
-import logging
-import math
 import os
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
-from churnflow.serving.ratelimit import TokenBucketLimiter
+#: Environment variable naming a file of key entries (used when the keys variable is unset or empty).
+KEYS_FILE_ENV = "CHURNFLOW_API_KEYS_FILE"
+#: Environment variable that, set to ``1``/``true``, lets the service run without keys (local development).
+INSECURE_DEV_ENV = "CHURNFLOW_INSECURE_DEV"
 
-logger = logging.getLogger(__name__)
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-#: Probes stay open so an orchestrator can check liveness without a key.
-DEFAULT_PUBLIC_PATHS: tuple[str, ...] = ("/livez", "/readyz", "/healthz")
+_HASHED = re.compile(r"^sha256:([0-9a-fA-F]{64})(?::(\d+))?$")
+_RATE = re.compile(r"^(.*):(\d+)$")
 
 
-def parse_api_keys(raw: str | None) -> frozenset[str]:
-    """``"a, b,,c"`` → ``{"a", "b", "c"}``; ``None`` or blanks → empty (auth off)."""
-    if not raw:
-        return frozenset()
-    return frozenset(k.strip() for k in raw.split(",") if k.strip())
+class KeyConfigError(ValueError):
+    """The key configuration is unusable (the message says which entry, never the key itself)."""
 
 
-def keys_from_env(env_var: str) -> frozenset[str]:
-    """The API keys named by ``env_var`` in the process environment."""
-    return parse_api_keys(os.environ.get(env_var))
+@dataclass(frozen=True)
+class ApiKey:
+    """One accepted key: its digest, a short public id and its hourly request budget."""
+
+    digest: bytes
+    key_id: str
+    requests_per_hour: int
+
+
+def digest(key: str) -> bytes:
+    """SHA-256 of the key's UTF-8 bytes."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+def parse_entries(entries: Iterable[str], default_rph: int, min_key_length: int) -> tuple[ApiKey, ...]:
+    """Key entries → :class:`ApiKey` tuple (blank entries skipped). KeyConfigError names the entry number."""
+    keys: list[ApiKey] = []
+    seen: set[bytes] = set()
+    for number, raw in enumerate(entries, start=1):
+        entry = raw.strip()
+        if not entry:
+            continue
+        hashed = _HASHED.match(entry)
+        if hashed:
+            key_digest = bytes.fromhex(hashed.group(1))
+            rate_text = hashed.group(2)
+        else:
+            rated = _RATE.match(entry)
+            secret, rate_text = (rated.group(1), rated.group(2)) if rated else (entry, None)
+            if len(secret) < min_key_length:
+                raise KeyConfigError(
+                    f"API key entry {number} is shorter than serve.min_key_length={min_key_length} characters"
+                )
+            key_digest = digest(secret)
+        rph = int(rate_text) if rate_text is not None else default_rph
+        if rph <= 0:
+            raise KeyConfigError(f"API key entry {number}: requests_per_hour must be > 0")
+        if key_digest in seen:
+            raise KeyConfigError(f"API key entry {number} repeats an earlier key")
+        seen.add(key_digest)
+        keys.append(ApiKey(key_digest, key_digest.hex()[:12], rph))
+    return tuple(keys)
+
+
+def read_key_entries(keys_env: str, environ: dict[str, str] | None = None) -> tuple[list[str], str]:
+    """Entries from ``$keys_env`` (comma-separated), else from the file named by ``$CHURNFLOW_API_KEYS_FILE``.
+
+    Returns ``(entries, source description)``; no entries → ``([], "none")``.
+    """
+    env = os.environ if environ is None else environ
+    inline = env.get(keys_env, "")
+    if inline.strip():
+        return inline.split(","), f"${keys_env}"
+    path_text = env.get(KEYS_FILE_ENV, "").strip()
+    if path_text:
+        path = Path(path_text)
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as exc:
+            raise KeyConfigError(
+                f"${KEYS_FILE_ENV}={path}: cannot read the key file ({exc.strerror})"
+            ) from exc
+        return [line.split("#", 1)[0] for line in lines], f"${KEYS_FILE_ENV} ({path})"
+    return [], "none"
+
+
+def insecure_dev_enabled(environ: dict[str, str] | None = None) -> bool:
+    """True when ``$CHURNFLOW_INSECURE_DEV`` is ``1``/``true``/``yes`` (case-insensitive)."""
+    env = os.environ if environ is None else environ
+    return env.get(INSECURE_DEV_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+class KeyRing:
+    """The accepted keys; :meth:`lookup` compares a presented key with every digest in constant time."""
+
+    def __init__(self, keys: tuple[ApiKey, ...]) -> None:
+        self.keys = keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def lookup(self, presented: str) -> ApiKey | None:
+        """The :class:`ApiKey` whose digest equals the presented key's, else None.
+
+        Every stored digest is compared (``hmac.compare_digest``), so the time does not depend on which
+        key matched or how many leading bytes agree.
+        """
+        candidate = digest(presented)
+        found: ApiKey | None = None
+        for key in self.keys:
+            if hmac.compare_digest(candidate, key.digest):
+                found = key
+        return found
 
 
 def extract_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -52,83 +135,3 @@ def extract_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
         elif lname == b"x-api-key" and value.strip():
             return value.decode("latin-1").strip()
     return None
-
-
-def key_is_valid(key: str | None, keys: frozenset[str]) -> bool:
-    """Constant-time membership test of ``key`` in ``keys``."""
-    if key is None:
-        return False
-    found = False
-    for candidate in keys:
-        found |= hmac.compare_digest(key.encode(), candidate.encode())
-    return found
-
-
-class ApiKeyMiddleware:
-    """ASGI middleware: 401 without a valid key, 429 (with ``Retry-After``) past the rate limit."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        api_keys_env: str,
-        rate_limit_per_minute: int,
-        public_paths: Iterable[str] = DEFAULT_PUBLIC_PATHS,
-    ) -> None:
-        """Read the keys from ``api_keys_env`` now (at app start-up) and build the limiter."""
-        self.app = app
-        self.api_keys_env = api_keys_env
-        self.keys = keys_from_env(api_keys_env)
-        self.public_paths = frozenset(public_paths)
-        self.limiter = TokenBucketLimiter(rate_limit_per_minute)
-        if self.keys:
-            logger.info("API-key auth ON: %d key(s) from $%s", len(self.keys), api_keys_env)
-        else:
-            logger.warning("API-key auth OFF: $%s is unset or empty (local development only)", api_keys_env)
-
-    @property
-    def auth_enabled(self) -> bool:
-        """True when at least one key is configured."""
-        return bool(self.keys)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the key and the bucket for HTTP requests to non-public paths, then pass through."""
-        if scope["type"] != "http" or scope.get("path", "") in self.public_paths:
-            await self.app(scope, receive, send)
-            return
-        key = extract_key(scope.get("headers", []))
-        if self.keys:
-            if not key_is_valid(key, self.keys):
-                reason = "missing API key" if key is None else "invalid API key"
-                await _send_json(
-                    send,
-                    401,
-                    {"error": reason, "hint": "send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"},
-                    extra_headers=[(b"www-authenticate", b"Bearer")],
-                )
-                return
-            bucket_key = f"key:{key}"
-        else:
-            client = scope.get("client") or ("unknown", 0)
-            bucket_key = f"addr:{client[0]}"
-        granted, retry_after = self.limiter.acquire(bucket_key)
-        if not granted:
-            seconds = max(1, math.ceil(retry_after))
-            await _send_json(
-                send,
-                429,
-                {"error": "rate limit exceeded", "retry_after_s": seconds},
-                extra_headers=[(b"retry-after", str(seconds).encode())],
-            )
-            return
-        await self.app(scope, receive, send)
-
-
-async def _send_json(
-    send: Send, status: int, payload: dict[str, Any], extra_headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    """Send a complete JSON response."""
-    body = json.dumps(payload).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers.extend(extra_headers or [])
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

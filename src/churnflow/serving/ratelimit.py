@@ -1,59 +1,117 @@
-"""A per-key token bucket: ``rate_per_minute`` tokens refill continuously, up to ``burst`` stored.
+"""Rate limits with ``limits``: per API key (requests per hour) and per client address (failed auth).
 
-Invariant: over any window of ``t`` seconds a key is granted at most ``burst + rate_per_minute * t / 60``
-requests. Thread-safe; the clock is injectable so tests need no sleeping.
+Storage: ``memory://`` keeps the counters in ONE worker process (correct only with ``workers: 1``; with
+more workers or replicas each would count on its own, multiplying the limit); ``redis://host:port`` keeps
+them in Redis, shared by every worker and replica. Strategy: sliding-window counter (two fixed windows
+weighted by overlap: O(1) memory per key, never more than the limit in any window of the configured
+length, to the approximation documented by ``limits``).
+Invariant: a storage that cannot be reached refuses requests (:class:`StorageUnavailable`) rather than
+letting them through unlimited.
 """
 
 from __future__ import annotations
 
-import threading
+import math
+import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from limits import RateLimitItemPerHour, RateLimitItemPerMinute
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
+#: Environment variable that overrides ``serve.rate_limit_storage`` at deploy time.
+STORAGE_ENV = "CHURNFLOW_RATE_LIMIT_STORAGE"
+#: Schemes accepted for ``rate_limit_storage`` (the async client is chosen here).
+SUPPORTED_SCHEMES: tuple[str, ...] = ("memory", "redis", "rediss")
+_NAMESPACE = "churnflow"
 
 
-class TokenBucketLimiter:
-    """Grant or refuse one request per call to :meth:`acquire`, per key."""
+class StorageUnavailable(RuntimeError):
+    """The rate-limit storage did not answer (the service answers 503, never unlimited)."""
 
-    def __init__(
-        self,
-        rate_per_minute: float,
-        burst: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 10_000,
-    ) -> None:
-        """``burst`` defaults to one minute's worth of tokens; ``max_keys`` bounds memory (oldest dropped)."""
-        if rate_per_minute <= 0:
-            raise ValueError(f"rate_per_minute must be > 0, got {rate_per_minute}")
-        self.rate_per_second = float(rate_per_minute) / 60.0
-        self.burst = float(rate_per_minute if burst is None else burst)
-        if self.burst < 1:
-            raise ValueError(f"burst must be >= 1, got {self.burst}")
-        self._clock = clock
-        self._max_keys = max_keys
-        self._buckets: dict[str, _Bucket] = {}
-        self._lock = threading.Lock()
 
-    def acquire(self, key: str) -> tuple[bool, float]:
-        """One token for ``key``: ``(True, 0.0)`` if granted, else ``(False, seconds until one is due)``."""
-        with self._lock:
-            now = self._clock()
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                if len(self._buckets) >= self._max_keys:
-                    self._buckets.pop(next(iter(self._buckets)))
-                bucket = _Bucket(tokens=self.burst, updated=now)
-                self._buckets[key] = bucket
-            elapsed = max(0.0, now - bucket.updated)
-            bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate_per_second)
-            bucket.updated = now
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
-                return True, 0.0
-            return False, (1.0 - bucket.tokens) / self.rate_per_second
+@dataclass(frozen=True)
+class Decision:
+    """Whether a request may proceed, and when to retry if not."""
+
+    allowed: bool
+    retry_after_s: int = 0
+    limit: int = 0
+
+
+def storage_uri(configured: str, environ: dict[str, str] | None = None) -> str:
+    """``$CHURNFLOW_RATE_LIMIT_STORAGE`` if set, else ``configured``; ValueError for an unsupported scheme."""
+    env = os.environ if environ is None else environ
+    uri = (env.get(STORAGE_ENV) or configured).strip()
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in SUPPORTED_SCHEMES:
+        raise ValueError(
+            f"rate-limit storage {uri!r}: use one of {[s + '://' for s in SUPPORTED_SCHEMES]} "
+            f"(serve.rate_limit_storage or ${STORAGE_ENV})"
+        )
+    return uri
+
+
+def is_shared(uri: str) -> bool:
+    """True for storages shared across processes (Redis), False for ``memory://``."""
+    return not uri.startswith("memory://")
+
+
+def redacted(uri: str) -> str:
+    """The URI without a password (for logs and /health)."""
+    if "@" not in uri:
+        return uri
+    scheme, rest = uri.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def check_storage(uri: str) -> None:
+    """Synchronously ping the storage (at start-up); StorageUnavailable with the redacted URI if it fails."""
+    if not is_shared(uri):
+        return
+    try:
+        ok = storage_from_string(uri).check()
+    except Exception as exc:  # the client raises connection errors of several types
+        raise StorageUnavailable(f"rate-limit storage {redacted(uri)} is unreachable: {exc}") from exc
+    if not ok:
+        raise StorageUnavailable(f"rate-limit storage {redacted(uri)} is unreachable")
+
+
+class RateLimits:
+    """Async limiters of one worker: per key id (``requests_per_hour``), failed auth per client address."""
+
+    def __init__(self, uri: str, failed_auth_per_minute: int) -> None:
+        """Build the async storage for ``uri`` (no connection is made until the first request)."""
+        if is_shared(uri):
+            storage = storage_from_string(f"async+{uri}", implementation="redispy", key_prefix=_NAMESPACE)
+        else:
+            storage = storage_from_string("async+memory://")
+        self.uri = uri
+        self.limiter = SlidingWindowCounterRateLimiter(storage)  # type: ignore[arg-type]
+        self.failed_item = RateLimitItemPerMinute(failed_auth_per_minute)
+
+    async def _decide(
+        self, item: RateLimitItemPerHour | RateLimitItemPerMinute, ident: str, hit: bool
+    ) -> Decision:
+        """Hit (or only test) ``ident`` against ``item``; the window is read only when refusing."""
+        try:
+            allowed = await (self.limiter.hit(item, ident) if hit else self.limiter.test(item, ident))
+            if allowed:
+                return Decision(True, 0, item.amount)
+            stats = await self.limiter.get_window_stats(item, ident)
+        except Exception as exc:  # connection errors of the storage client
+            raise StorageUnavailable(f"rate-limit storage {redacted(self.uri)}: {exc}") from exc
+        return Decision(False, max(1, math.ceil(stats.reset_time - time.time())), item.amount)
+
+    async def hit_key(self, key_id: str, requests_per_hour: int) -> Decision:
+        """Count one request of ``key_id``; ``allowed`` is False past its hourly budget."""
+        return await self._decide(RateLimitItemPerHour(requests_per_hour), f"key:{key_id}", hit=True)
+
+    async def auth_blocked(self, address: str) -> Decision:
+        """Has ``address`` used up its failed-auth budget? (``allowed`` False: 429, key not checked)."""
+        return await self._decide(self.failed_item, f"authfail:{address}", hit=False)
+
+    async def record_failed_auth(self, address: str) -> None:
+        """Count one failed authentication from ``address``."""
+        await self._decide(self.failed_item, f"authfail:{address}", hit=True)

@@ -1,119 +1,201 @@
-"""The BentoML service: ``POST /predict`` scores one user's raw Sparkify events with the packaged model.
+"""The BentoML service: the churn endpoints of :mod:`churnflow.serving.app` behind one guard middleware.
 
-Run: ``bentoml serve churnflow.serving.service:ChurnService --host 127.0.0.1 --port 3000``.
-The model is the BentoML store entry ``$CHURNFLOW_BENTO_MODEL`` (default ``churn:latest``, written by the
-package stage); everything the service needs (feature names, threshold, risk bands, feature windows,
-auth env var, limits) comes from that model's metadata, plus API keys from the environment.
-Built in: ``/metrics`` (Prometheus), ``/livez``, ``/readyz``, ``/docs.json``.
+Run: ``CHURNFLOW_API_KEYS=<key>:<requests_per_hour> bentoml serve churnflow.serving.service:ChurnService
+--host 127.0.0.1 --port 3000``. Start-up (this module's import, in ``bentoml serve``'s main process before any
+worker starts) loads and checks the packaged model ``$CHURNFLOW_BENTO_MODEL`` (default ``churn:latest``),
+the API keys and the rate-limit storage; any failure prints ONE line and exits with status 2, so a corrupt
+model never leaves a worker restarting behind an open port. Without keys the service refuses to start
+unless ``CHURNFLOW_INSECURE_DEV=1`` (then it says so loudly). BentoML's own per-path traffic metrics and
+access log are off: the guard middleware counts requests under bounded labels and logs one line per error.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import uuid
-from datetime import datetime
-from typing import Any
+import sys
+import time
+from dataclasses import dataclass
 
 import bentoml
-from starlette.responses import JSONResponse
 
 from churnflow.config.serve import ServeConfig
-from churnflow.serving.auth import ApiKeyMiddleware
-from churnflow.serving.schemas import PredictRequest, PredictResponse, cutoff_to_ms, ms_to_iso
-from churnflow.serving.scoring import RequestError, score_user_records
-from churnflow.serving.settings import DRIFT_REFERENCE_OBJECT, ServingSettings
+from churnflow.monitoring.online import RollingDrift
+from churnflow.serving.app import ServiceState, build_app
+from churnflow.serving.auth import (
+    INSECURE_DEV_ENV,
+    KeyConfigError,
+    KeyRing,
+    insecure_dev_enabled,
+    parse_entries,
+    read_key_entries,
+)
+from churnflow.serving.limits_middleware import GuardMiddleware
+from churnflow.serving.loading import ModelLoadError, ServedModel, load_served_model, model_tag_from_env
+from churnflow.serving.metrics import service_metrics
+from churnflow.serving.openapi import build_openapi
+from churnflow.serving.ratelimit import (
+    RateLimits,
+    StorageUnavailable,
+    check_storage,
+    is_shared,
+    redacted,
+    storage_uri,
+)
+from churnflow.serving.scoring import Scorer
 
-logger = logging.getLogger(__name__)
-
-#: Environment variable naming the BentoML model tag to serve.
-MODEL_TAG_ENV = "CHURNFLOW_BENTO_MODEL"
-
-
-def model_tag_from_env() -> str:
-    """``$CHURNFLOW_BENTO_MODEL`` or ``<ServeConfig.bento_model_name>:latest``."""
-    return os.environ.get(MODEL_TAG_ENV) or f"{ServeConfig().bento_model_name}:latest"
+logger = logging.getLogger("churnflow.serving")
+#: Environment variable that overrides ``serve.workers``.
+WORKERS_ENV = "CHURNFLOW_WORKERS"
+#: Exit status of a refused start-up.
+EXIT_REFUSED = 2
 
 
-def _resolve_model(tag: str) -> tuple[bentoml.models.BentoModel, ServingSettings]:
-    """The store reference and its validated settings; a clear error when the package stage has not run."""
-    ref = bentoml.models.BentoModel(tag)
-    stored = ref.stored
-    if stored is None:
-        home = os.environ.get("BENTOML_HOME", "~/bentoml")
-        raise RuntimeError(
-            f"BentoML model {tag!r} is not in the store at BENTOML_HOME={home}: run the package stage "
-            "(`dvc repro package`) or set $CHURNFLOW_BENTO_MODEL to a stored tag"
+class StartupError(RuntimeError):
+    """The service must not start (the message says why and what to set)."""
+
+
+@dataclass(frozen=True)
+class Startup:
+    """Everything checked before BentoML starts a worker."""
+
+    served: ServedModel
+    keyring: KeyRing | None
+    key_source: str
+    storage: str
+    workers: int
+
+
+def prepare() -> Startup:
+    """Load and check the model, keys, storage and worker count; StartupError/ModelLoadError if unusable."""
+    served = load_served_model(model_tag_from_env(ServeConfig().bento_model_name))
+    serve = served.settings.serve
+    entries, source = read_key_entries(serve.api_keys_env)
+    keys = parse_entries(entries, serve.default_requests_per_hour, serve.min_key_length)
+    if not keys and not insecure_dev_enabled():
+        raise StartupError(
+            f"no API keys: set ${serve.api_keys_env} to 'key:requests_per_hour' entries (or "
+            f"$CHURNFLOW_API_KEYS_FILE to a file of them); for local development only, "
+            f"{INSECURE_DEV_ENV}=1 serves without keys"
         )
-    return ref, ServingSettings.from_metadata(dict(stored.info.metadata))
+    uri = storage_uri(serve.rate_limit_storage)
+    check_storage(uri)
+    workers = int(os.environ.get(WORKERS_ENV) or serve.workers)
+    if workers < 1:
+        raise StartupError(f"workers must be >= 1, got {workers}")
+    if workers > 1 and not is_shared(uri):
+        raise StartupError(
+            f"{workers} workers with rate-limit storage {uri!r}: in-process counters would multiply every "
+            "limit by the number of workers; set serve.rate_limit_storage (or $CHURNFLOW_RATE_LIMIT_STORAGE) "
+            "to redis://host:port, or use one worker"
+        )
+    return Startup(served, KeyRing(keys) if keys else None, source, uri, workers)
 
 
-_MODEL_REF, SETTINGS = _resolve_model(model_tag_from_env())
+def _prepare_or_exit() -> Startup:
+    """:func:`prepare`, or print one line to stderr and exit with :data:`EXIT_REFUSED`."""
+    try:
+        startup = prepare()
+    except (ModelLoadError, StartupError, KeyConfigError, StorageUnavailable, ValueError) as exc:
+        print(f"churnflow serve: refusing to start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_REFUSED) from None
+    if startup.keyring is None:
+        banner = (
+            f"!!! {INSECURE_DEV_ENV}=1: serving WITHOUT API KEYS. Anyone who can reach this port can use "
+            "every "
+            "endpoint. Local development only. !!!"
+        )
+        print(banner, file=sys.stderr, flush=True)
+        logger.warning(banner)
+    return startup
 
-PREDICTIONS = bentoml.metrics.Counter(
-    name="churnflow_predictions",
-    documentation="Predictions served, by risk level and model alias",
-    labelnames=["risk_level", "model_alias"],
+
+STARTUP = _prepare_or_exit()
+
+
+def _state() -> ServiceState:
+    """The current worker's state (BentoML creates one ChurnService instance per worker)."""
+    return bentoml.get_current_service().state  # type: ignore[no-any-return]
+
+
+@bentoml.service(
+    name="churn_service",
+    workers=STARTUP.workers,
+    traffic={"timeout": 60},
+    metrics={"enabled": False},
+    logging={"access": {"enabled": False}},
+    envs=[
+        {"name": name, "value": str(STARTUP.served.settings.serve.threads_per_worker), "stage": "runtime"}
+        for name in ("OMP_NUM_THREADS", "POLARS_MAX_THREADS")
+    ],
 )
-PROBABILITY = bentoml.metrics.Histogram(
-    name="churnflow_churn_probability",
-    documentation="Distribution of served churn probabilities",
-    labelnames=["model_alias"],
-    buckets=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
-)
-
-
-@bentoml.service(name="churn_service", traffic={"timeout": 60})
+@bentoml.asgi_app(build_app(_state), path="/")
 class ChurnService:
-    """Churn scores for raw event histories; settings from the Bento model's metadata."""
+    """Churn scores for raw event histories; everything it needs comes from the Bento model's metadata."""
 
-    bento_model = _MODEL_REF
+    bento_model = bentoml.models.BentoModel(STARTUP.served.tag)
 
     def __init__(self) -> None:
-        """Load the MLflow pyfunc and the drift reference from the BentoML store."""
-        self.settings = SETTINGS
-        self.model = bentoml.mlflow.load_model(self.bento_model)
-        self.drift_reference: dict[str, Any] | None = self.bento_model.custom_objects.get(
-            DRIFT_REFERENCE_OBJECT
+        """Build this worker's scorer, OpenAPI document, drift tracker and model-info metric."""
+        _enable_logging()
+        served = STARTUP.served
+        settings = served.settings
+        scorer = Scorer(served.model, settings)
+        import msgspec
+
+        self.state = ServiceState(
+            served=served,
+            scorer=scorer,
+            openapi=msgspec.json.encode(build_openapi(scorer.schemas, settings)),
+            auth_mode="api_keys" if STARTUP.keyring is not None else "insecure_dev",
+            rate_limit_storage=redacted(STARTUP.storage),
+            started=time.monotonic(),
+            drift=_drift_tracker(served),
         )
+        metrics = service_metrics()
+        metrics.model_info.labels(
+            registered_model=settings.registered_model,
+            version=settings.model_version,
+            alias=settings.model_alias,
+        ).set(1)
         logger.info(
-            "serving %s version %s (alias %s): %d features, threshold %.4f",
-            self.settings.registered_model,
-            self.settings.model_version,
-            self.settings.model_alias,
-            len(self.settings.feature_names),
-            self.settings.threshold,
+            "serving %s v%s (@%s, %s): %d features, threshold %.4f, auth %s from %s, rate limits in %s",
+            settings.registered_model,
+            settings.model_version,
+            settings.model_alias,
+            served.tag,
+            len(settings.feature_names),
+            settings.threshold,
+            self.state.auth_mode,
+            STARTUP.key_source,
+            redacted(STARTUP.storage),
         )
-        if self.settings.model_alias != "champion":
-            logger.warning("the served model is the %r, NOT a promoted champion", self.settings.model_alias)
-
-    @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=PredictResponse)
-    def predict(
-        self, events: list[dict[str, Any]], cutoff: int | datetime | None = None
-    ) -> PredictResponse | JSONResponse:
-        """Score one user's events → :class:`PredictResponse` (or a 4xx JSON naming the bad field)."""
-        try:
-            score = score_user_records(events, cutoff_to_ms(cutoff), self.model, self.settings)
-        except RequestError as exc:
-            return JSONResponse(exc.to_dict(), status_code=exc.status)
-        PREDICTIONS.labels(risk_level=score.risk_level, model_alias=self.settings.model_alias).inc()
-        PROBABILITY.labels(model_alias=self.settings.model_alias).observe(score.churn_probability)
-        return PredictResponse(
-            user_id=score.user_id,
-            churn_probability=score.churn_probability,
-            churn_prediction=score.churn_prediction,
-            risk_level=score.risk_level,  # type: ignore[arg-type]
-            prediction_id=uuid.uuid4().hex,
-            model_version=self.settings.model_version,
-            model_alias=self.settings.model_alias,
-            n_events=score.n_events,
-            cutoff=ms_to_iso(score.cutoff_ms),
-            feature_count=score.feature_count,
-        )
+        for warning in settings.warnings:
+            logger.warning("model warning: %s", warning)
 
 
+def _enable_logging() -> None:
+    """Let ``churnflow.*`` INFO lines reach BentoML's handler (its dictConfig disables earlier loggers)."""
+    logging.getLogger("churnflow").setLevel(logging.INFO)
+    for name, item in logging.root.manager.loggerDict.items():
+        if name.startswith("churnflow") and isinstance(item, logging.Logger):
+            item.disabled = False
+
+
+def _drift_tracker(served: ServedModel) -> RollingDrift | None:
+    """The monitoring's rolling drift tracker for the packaged reference (None without a reference)."""
+    if served.drift_reference is None:
+        logger.warning("the packaged model has no drift reference: churnflow_input_drift_score stays unset")
+        return None
+    return RollingDrift.from_reference(served.drift_reference)
+
+
+_serve_cfg = STARTUP.served.settings.serve
 ChurnService.add_asgi_middleware(
-    ApiKeyMiddleware,
-    api_keys_env=SETTINGS.api_keys_env,
-    rate_limit_per_minute=SETTINGS.rate_limit_per_minute,
+    GuardMiddleware,
+    keyring=STARTUP.keyring,
+    limits=RateLimits(STARTUP.storage, _serve_cfg.failed_auth_per_minute),
+    default_requests_per_hour=_serve_cfg.default_requests_per_hour,
+    max_body_bytes=_serve_cfg.max_body_bytes,
+    max_batch_body_bytes=_serve_cfg.max_batch_body_bytes,
 )
