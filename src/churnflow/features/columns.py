@@ -1,14 +1,13 @@
-"""Level 0 of the feature definition: the typed event columns every measure reads, written once.
+"""Level 0 of the feature definition: the event columns every measure reads, written once.
 
-Both executions run these Polars expressions; only *where* they run differs:
-
-* :func:`event_columns` — raw input → typed per-event columns (epoch ms, hashes, the categorical
-  strings). Offline materialises them for all events; online selects them for one user's events.
-* :func:`per_event_columns` — values derived from those per event (minutes, night, weekend, listening
-  microseconds).
-* :func:`key_columns` and :func:`context_columns` — integer codes derived from the categorical strings
-  (page code, paid, female; user-agent and location bit masks). Offline computes them once per roll-up
-  row (events sharing all :data:`ROLLUP_KEYS` in a segment), online once per event; both from the same
+* :func:`event_columns` — raw input → typed per-event columns (epoch ms, listening microseconds, artist
+  and (artist, song) hashes, the categorical strings): Polars expressions both executions run (offline
+  over all events, online over one user's events).
+* :data:`TS_COLUMNS` — values derived from an event's ts (UTC day, minutes, night, weekend), written in
+  :mod:`churnflow.features.expr` so they compile to Polars (offline) and numpy (online).
+* :func:`key_columns` and :func:`context_columns` — integer codes of the categorical strings (page code,
+  paid, female; user-agent and census-region bit masks). Offline computes them once per roll-up row
+  (events sharing all :data:`ROLLUP_KEYS` in a segment), online once per event; both from the same
   expressions.
 
 Invariant: every column is an integer (or boolean) function of one event; the measures
@@ -24,6 +23,7 @@ from typing import Final
 import polars as pl
 
 from churnflow.data.schema import PAGES
+from churnflow.features.expr import Col, Cond, IntExpr
 
 DAY_MS: Final[int] = 86_400_000
 HOUR_MS: Final[int] = 3_600_000
@@ -220,25 +220,28 @@ def check_event_columns(schema: pl.Schema) -> None:
 def event_columns(schema: pl.Schema) -> dict[str, pl.Expr]:
     """Raw input → typed per-event columns (name → expression over the raw columns).
 
-    ``ts_ms``, ``day`` (UTC day number), ``session_id``, ``registration_ms`` (int64); ``length``
-    (float64); ``page`` (categorical kept, else string), ``level``, ``status`` (int64); ``gender``,
-    ``user_agent``, ``location`` as categoricals; ``artist_h`` and ``song_h``: 64-bit hashes of the artist
-    and of (artist, song), as int64, null unless the event is a song with an artist, so the distinct
-    counts group on integers. Raises :class:`FeatureInputError` for a column of the wrong type.
+    ``ts_ms``, ``session_id``, ``registration_ms`` (int64); ``length_us`` (song length in integer
+    microseconds; 0 for other pages, null for a song without a length); ``page`` (categorical kept, else
+    string), ``level``, ``status`` (int64); ``gender``, ``user_agent``, ``location`` as categoricals;
+    ``artist_h`` and ``song_h``: 64-bit hashes of the artist and of (artist, song), as int64, null unless
+    the event is a song with an artist, so the distinct counts group on integers. Raises
+    :class:`FeatureInputError` for a column of the wrong type.
     """
     page = schema["page"]
     artist = as_string("artist", schema["artist"])
     song = as_string("song", schema["song"])
-    ts_ms = epoch_ms("ts", schema["ts"])
-    played = (pl.col("page") == SONG_PAGE) & artist.is_not_null()
+    is_song = pl.col("page") == SONG_PAGE
+    played = is_song & artist.is_not_null()
     return {
-        "ts_ms": ts_ms,
-        "day": ts_ms // DAY_MS,
+        "ts_ms": epoch_ms("ts", schema["ts"]),
         "session_id": pl.col("session_id").cast(pl.Int64),
         "page": pl.col("page") if isinstance(page, pl.Categorical | pl.Enum) else as_string("page", page),
         "level": pl.col("level"),
         "status": pl.col("status").cast(pl.Int64),
-        "length": pl.col("length").cast(pl.Float64),
+        "length_us": pl.when(is_song)
+        .then((pl.col("length").cast(pl.Float64) * 1e6).round(0))
+        .otherwise(0.0)
+        .cast(pl.Int64),
         "artist_h": pl.when(played).then(artist.hash(HASH_SEED).reinterpret(signed=True)),
         "song_h": pl.when(played & song.is_not_null()).then(
             (artist.hash(HASH_SEED) ^ song.hash(HASH_SEED + 1)).reinterpret(signed=True)
@@ -248,22 +251,15 @@ def event_columns(schema: pl.Schema) -> dict[str, pl.Expr]:
     }
 
 
-def per_event_columns(col: Callable[[str], pl.Expr]) -> dict[str, pl.Expr]:
-    """Values derived per event from :func:`event_columns` (``col(name)`` reads one of those).
-
-    ``minutes`` (epoch minutes), ``night`` (00-06 UTC), ``weekend`` (Saturday/Sunday UTC), ``length_us``
-    (song length in integer microseconds; 0 for other pages, null for a song without a length).
-    """
-    ts = col("ts_ms")
-    return {
-        "minutes": ts // MINUTE_MS,
-        "night": (ts // HOUR_MS) % 24 < 6,
-        "weekend": ((ts // DAY_MS) + 3) % 7 >= 5,  # 1970-01-01 was a Thursday → Monday = 0
-        "length_us": pl.when(col("page") == SONG_PAGE)
-        .then((col("length") * 1e6).round(0))
-        .otherwise(0.0)
-        .cast(pl.Int64),
-    }
+TS: Final[Col] = Col("ts_ms")
+#: Values derived from an event's ts: UTC day number, epoch minutes, night (00-06 UTC), weekend
+#: (Saturday or Sunday UTC; 1970-01-01 was a Thursday, so Monday = 0).
+TS_COLUMNS: Final[dict[str, IntExpr | Cond]] = {
+    "day": TS // DAY_MS,
+    "minutes": TS // MINUTE_MS,
+    "night": ((TS // HOUR_MS) % 24).below(6),
+    "weekend": ((TS // DAY_MS + 3) % 7).at_least(5),
+}
 
 
 def key_columns(col: Callable[[str], pl.Expr]) -> dict[str, pl.Expr]:

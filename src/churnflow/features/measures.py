@@ -3,8 +3,8 @@
 A :class:`Measure` is ``agg(value) over the events where `where` holds``: ``agg`` is ``sum`` (additive:
 counts, microseconds, minute sums), ``max`` or ``min`` (timestamps, last-value keys). ``value`` and
 ``where`` are small integer expressions over the event columns of :mod:`churnflow.features.columns`
-that compile both to Polars (:meth:`IntExpr.polars`, the offline and Spark executions) and to numpy
-(:meth:`IntExpr.numpy`, the single-request online execution). A null value, or a null ``where``,
+in :mod:`churnflow.features.expr`, compiled both to Polars (the offline and Spark executions) and to
+numpy (the single-request online execution). A null value, or a null ``where``,
 means the event does not count.
 
 Distinct counts are "first occurrence" streams (:data:`PSEUDO_STREAMS`); session time and gaps
@@ -19,7 +19,6 @@ executions agree bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Final, Literal
@@ -29,142 +28,10 @@ import polars as pl
 
 from churnflow.config.features import FeaturesConfig
 from churnflow.data.schema import PAGES
-from churnflow.features.columns import CODE_BITS, PAGE_CODE, SONG_PAGE, slug
+from churnflow.features.columns import CODE_BITS, PAGE_CODE, SONG_PAGE, TS, slug
+from churnflow.features.expr import Col, Cond, IntExpr, NumpyCols, PolarsCols, both
 
-#: One numpy column of one user's events: int64 values and a "not null" mask (None: no nulls).
-Array = tuple[np.ndarray, np.ndarray | None]
 Agg = Literal["sum", "max", "min"]
-
-
-def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-    return b if a is None else a if b is None else a & b
-
-
-class IntExpr:
-    """An int64 expression over event columns (nulls propagate), compiled to Polars or numpy."""
-
-    def columns(self) -> frozenset[str]:
-        """Event columns the expression reads."""
-        raise NotImplementedError
-
-    def polars(self, col: Callable[[str], pl.Expr]) -> pl.Expr:
-        """The Polars expression; ``col(name)`` gives the int64 column ``name``."""
-        raise NotImplementedError
-
-    def numpy(self, col: Callable[[str], Array]) -> Array:
-        """Values and "not null" mask; ``col(name)`` gives the column ``name`` of the same events."""
-        raise NotImplementedError
-
-    def __add__(self, other: IntExpr | int) -> IntExpr:
-        return _Bin("+", self, _int(other))
-
-    def __mul__(self, other: IntExpr | int) -> IntExpr:
-        return _Bin("*", self, _int(other))
-
-    def equals(self, value: int) -> Cond:
-        """The condition ``self == value`` (null when ``self`` is null)."""
-        return _Eq(self, value)
-
-
-@dataclass(frozen=True, eq=False)
-class Col(IntExpr):
-    """An event column of :mod:`churnflow.features.columns`."""
-
-    name: str
-
-    def columns(self) -> frozenset[str]:
-        return frozenset({self.name})
-
-    def polars(self, col: Callable[[str], pl.Expr]) -> pl.Expr:
-        return col(self.name)
-
-    def numpy(self, col: Callable[[str], Array]) -> Array:
-        return col(self.name)
-
-
-@dataclass(frozen=True, eq=False)
-class _Lit(IntExpr):
-    value: int
-
-    def columns(self) -> frozenset[str]:
-        return frozenset()
-
-    def polars(self, col: Callable[[str], pl.Expr]) -> pl.Expr:
-        return pl.lit(self.value, pl.Int64)
-
-    def numpy(self, col: Callable[[str], Array]) -> Array:
-        return np.int64(self.value), None  # type: ignore[return-value]
-
-
-@dataclass(frozen=True, eq=False)
-class _Bin(IntExpr):
-    op: Literal["+", "*"]
-    a: IntExpr
-    b: IntExpr
-
-    def columns(self) -> frozenset[str]:
-        return self.a.columns() | self.b.columns()
-
-    def polars(self, col: Callable[[str], pl.Expr]) -> pl.Expr:
-        a, b = self.a.polars(col), self.b.polars(col)
-        return a + b if self.op == "+" else a * b
-
-    def numpy(self, col: Callable[[str], Array]) -> Array:
-        (a, a_ok), (b, b_ok) = self.a.numpy(col), self.b.numpy(col)
-        return (a + b if self.op == "+" else a * b), _both(a_ok, b_ok)
-
-
-def _int(x: IntExpr | int) -> IntExpr:
-    return x if isinstance(x, IntExpr) else _Lit(int(x))
-
-
-class Cond:
-    """A condition on event columns; null (a null operand) means "does not hold"."""
-
-    def columns(self) -> frozenset[str]:
-        raise NotImplementedError
-
-    def polars(self, col: Callable[[str], pl.Expr]) -> pl.Expr:
-        raise NotImplementedError
-
-    def numpy(self, col: Callable[[str], Array]) -> np.ndarray:
-        """Boolean mask: True where the condition holds (False where it is null)."""
-        raise NotImplementedError
-
-    def __and__(self, other: Cond) -> Cond:
-        return _And(self, other)
-
-
-@dataclass(frozen=True, eq=False)
-class _Eq(Cond):
-    a: IntExpr
-    value: int
-
-    def columns(self) -> frozenset[str]:
-        return self.a.columns()
-
-    def polars(self, col: Callable[[str], pl.Expr]) -> pl.Expr:
-        return self.a.polars(col) == self.value
-
-    def numpy(self, col: Callable[[str], Array]) -> np.ndarray:
-        values, ok = self.a.numpy(col)
-        hit = values == self.value
-        return hit if ok is None else hit & ok
-
-
-@dataclass(frozen=True, eq=False)
-class _And(Cond):
-    a: Cond
-    b: Cond
-
-    def columns(self) -> frozenset[str]:
-        return self.a.columns() | self.b.columns()
-
-    def polars(self, col: Callable[[str], pl.Expr]) -> pl.Expr:
-        return self.a.polars(col) & self.b.polars(col)
-
-    def numpy(self, col: Callable[[str], Array]) -> np.ndarray:
-        return self.a.numpy(col) & self.b.numpy(col)
 
 
 @dataclass(frozen=True)
@@ -181,7 +48,7 @@ class Measure:
         """Event columns the measure reads."""
         return self.value.columns() | (self.where.columns() if self.where else frozenset())
 
-    def polars(self, col: Callable[[str], pl.Expr]) -> pl.Expr:
+    def polars(self, col: PolarsCols) -> pl.Expr:
         """Per-row value to aggregate with ``agg``: null (a sum: 0 or null) where the row does not count."""
         value = self.value.polars(col)
         if self.where is None:
@@ -191,10 +58,10 @@ class Measure:
             pl.Int64
         )
 
-    def numpy(self, col: Callable[[str], Array]) -> tuple[np.ndarray, np.ndarray | None]:
+    def numpy(self, col: NumpyCols) -> tuple[np.ndarray, np.ndarray | None]:
         """Per-event values and the mask of events that count (None: every event counts)."""
         value, ok = self.value.numpy(col)
-        return value, _both(self.where.numpy(col) if self.where is not None else None, ok)
+        return value, both(self.where.numpy(col) if self.where is not None else None, ok)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -221,7 +88,6 @@ RECENCY_PAGES: Final[dict[str, str]] = {
 }
 
 N = Col("n")  # events (1 per event; a roll-up row's event count)
-TS = Col("ts_ms")
 _song = Col("page_code").equals(PAGE_CODE[SONG_PAGE])
 _paid = Col("paid").equals(1)
 

@@ -29,6 +29,7 @@ from churnflow.features.columns import (
     DAY_MS,
     ROLLUP_KEYS,
     TS_BITS,
+    TS_COLUMNS,
     TS_LIMIT,
     VALUE_COLUMNS,
     FeatureInputError,
@@ -38,7 +39,6 @@ from churnflow.features.columns import (
     epoch_ms,
     event_columns,
     key_columns,
-    per_event_columns,
 )
 from churnflow.features.formulas import feature_exprs
 from churnflow.features.measures import (
@@ -137,6 +137,12 @@ def _segment_assigner(bnd: pl.DataFrame) -> pl.Expr:
     return pl.col("key").map_batches(assign, return_dtype=pl.Int64, is_elementwise=True)
 
 
+def _event_col(name: str) -> pl.Expr:
+    """An event column of the prepared events: stored, or derived from ts (``TS_COLUMNS``)."""
+    derived = TS_COLUMNS.get(name)
+    return pl.col(name) if derived is None else derived.polars(pl.col).alias(name)
+
+
 @lru_cache(maxsize=1)
 def _rollup_plan() -> tuple[dict[str, pl.Expr], dict[str, pl.Expr]]:
     """(aggregations turning events into roll-up rows, each measure's value per roll-up row).
@@ -144,21 +150,22 @@ def _rollup_plan() -> tuple[dict[str, pl.Expr], dict[str, pl.Expr]]:
     A roll-up row stands for the events of one segment that share every :data:`ROLLUP_KEYS`; a value
     column c (:data:`VALUE_COLUMNS`) becomes its aggregate ``c__<agg>`` over those events. A summed
     measure's value must be a value column itself (sum of sums); a max/min measure's value may read one
-    value column, non-decreasing in it (max of ``ts * 2**k + code`` = ``max(ts) * 2**k + code``).
+    value column, non-decreasing in it (max of ``ts * 2**k + code`` = ``max(ts) * 2**k + code``); a
+    condition reads no value column.
     """
-    per_event = per_event_columns(pl.col)
     aggs: dict[str, pl.Expr] = {"n__sum": pl.len().cast(pl.Int64)}
     rows: dict[str, pl.Expr] = {}
     for m in MEASURES:
         values = m.value.columns() & VALUE_COLUMNS
-        if len(values) > 1 or (m.agg == "sum" and values != m.value.columns()):
+        exact = len(values) <= 1 and not (m.columns - m.value.columns()) & VALUE_COLUMNS
+        if not exact or (m.agg == "sum" and values != m.value.columns()):
             raise ValueError(f"measure {m.name}: its value cannot be rolled up exactly")
 
         def col(name: str, agg: str = m.agg) -> pl.Expr:
             if name not in VALUE_COLUMNS:
                 return pl.col(name).cast(pl.Int64)
             if f"{name}__{agg}" not in aggs:
-                aggs[f"{name}__{agg}"] = getattr(per_event.get(name, pl.col(name)), agg)()
+                aggs[f"{name}__{agg}"] = getattr(_event_col(name), agg)()
             return pl.col(f"{name}__{agg}")
 
         rows[m.name] = m.polars(col)
@@ -171,16 +178,14 @@ def segment_partials(base: pl.DataFrame, bnd: pl.DataFrame) -> pl.DataFrame:
     ``base``: prepared events with a valid ``seg`` column.
     """
     rollup_aggs, measure_rows = _rollup_plan()
-    per_event = per_event_columns(pl.col)
     lazy = base.lazy()
-    keys = {k: per_event.get(k, pl.col(k)) for k in ROLLUP_KEYS}
-    plans: list[pl.LazyFrame] = [lazy.group_by("seg", **keys).agg(**rollup_aggs)]
+    plans: list[pl.LazyFrame] = [lazy.group_by("seg", *map(_event_col, ROLLUP_KEYS)).agg(**rollup_aggs)]
     user_mix = (pl.col("uid").cast(pl.UInt64) * _USER_MIX).reinterpret(signed=True)
     for stream in PSEUDO_STREAMS:  # count of first occurrences of each (user, value) per segment
         firsts = (
             lazy.filter(pl.col(stream.key).is_not_null()).group_by(key=pl.col(stream.key) ^ user_mix)
             if stream.hashed  # one 64-bit key per (user, hash)
-            else lazy.group_by("uid", stream.key)
+            else lazy.group_by("uid", _event_col(stream.key))
         )
         plans.append(
             firsts.agg(pl.col("seg").min()).group_by("seg").agg(pl.len().cast(pl.Int64).alias(stream.measure))

@@ -18,58 +18,82 @@ from typing import Final
 
 import numpy as np
 import polars as pl
-import pyarrow.compute as pc
 
 from churnflow.config.features import FeaturesConfig
 from churnflow.features.columns import (
     DAY_MS,
     REQUIRED_EVENT_COLUMNS,
+    TS_BITS,
+    TS_COLUMNS,
     TS_LIMIT,
     FeatureInputError,
     check_event_columns,
     context_columns,
     event_columns,
     key_columns,
-    per_event_columns,
 )
+from churnflow.features.expr import Array, IntExpr
 from churnflow.features.formulas import Value, evaluate_features
 from churnflow.features.measures import (
     MEASURES,
     PSEUDO_STREAMS,
-    Array,
     measures,
     sum_measure_names,
     window_offsets,
 )
 from churnflow.features.registry import feature_names
 
-#: Event columns the measures, the distinct-count streams and the session measures read (``n`` is 1).
-_COLUMNS: Final[tuple[str, ...]] = tuple(
+#: Event columns the measures, the distinct-count streams and the session measures read, but ``n``
+#: (1 per event) and the ts-derived columns (compiled to numpy): one Polars select computes these.
+_SELECTED: Final[tuple[str, ...]] = tuple(
     sorted(
         set().union(*(m.columns for m in MEASURES), (s.key for s in PSEUDO_STREAMS), ("ts_ms", "session_id"))
-        - {"n"}
+        - {"n", *TS_COLUMNS}
     )
 )
+#: Columns only ever compared for equality (distinct counts, sessions): selected as dense codes, which
+#: are exact in float64 whatever the 64-bit values.
+_CODED: Final[frozenset[str]] = frozenset({*(s.key for s in PSEUDO_STREAMS), "session_id"})
 
 
 @lru_cache(maxsize=16)
-def _static_columns(dtypes: tuple[pl.DataType, ...]) -> dict[str, pl.Expr]:
-    """The :mod:`churnflow.features.columns` expressions (but the context) over raw columns of ``dtypes``."""
+def _static_exprs(dtypes: tuple[pl.DataType, ...]) -> dict[str, pl.Expr]:
+    """The selected columns but the context codes, over raw columns of these dtypes (int64)."""
     cols = event_columns(pl.Schema(zip(REQUIRED_EVENT_COLUMNS, dtypes, strict=True)))
-    return cols | per_event_columns(cols.__getitem__) | key_columns(cols.__getitem__)
+    cols |= key_columns(cols.__getitem__)
+    return {c: (cols[c].rank("dense") if c in _CODED else cols[c]).cast(pl.Int64).alias(c) for c in cols}
 
 
 def _event_arrays(events: pl.DataFrame) -> dict[str, Array]:
-    """The :data:`_COLUMNS` of ``events`` as int64 numpy arrays (nulls as 0) with their "not null" masks."""
+    """Every event column the measures read, as int64 numpy arrays with their "not null" masks.
+
+    One Polars select (all values below 2**53, so one float64 matrix carries them and their nulls
+    exactly), then the ts-derived :data:`TS_COLUMNS` compiled to numpy.
+    """
     schema = events.collect_schema()
-    cols = _static_columns(tuple(schema[c] for c in REQUIRED_EVENT_COLUMNS)) | context_columns(events)
-    table = events.select(cols[c].cast(pl.Int64).alias(c) for c in _COLUMNS).to_arrow()
-    return {  # pyarrow from here: single-threaded, no thread pool to wake on the request path
-        c: (pc.fill_null(a, 0).to_numpy(), pc.is_valid(a).to_numpy())
-        if a.null_count
-        else (a.to_numpy(), None)
-        for c, a in zip(table.column_names, table.columns, strict=True)
+    exprs = _static_exprs(tuple(schema[c] for c in REQUIRED_EVENT_COLUMNS))
+    exprs = exprs | {c: e.cast(pl.Int64).alias(c) for c, e in context_columns(events).items()}
+    matrix = events.select(exprs[c] for c in _SELECTED).to_numpy().T
+    ok = ~np.isnan(matrix)
+    values = np.where(ok, matrix, 0).astype(np.int64)
+    arrays: dict[str, Array] = {
+        c: (values[i], None if ok[i].all() else ok[i]) for i, c in enumerate(_SELECTED)
     }
+    ts = arrays["ts_ms"][0]
+    if ts.size and (ts.min() < 0 or ts.max() >= TS_LIMIT):
+        raise FeatureInputError(
+            f"events.ts: epoch ms outside [0, 2**{TS_BITS}) (min {ts.min()}, max {ts.max()})"
+        )
+    return arrays
+
+
+def _ts_columns(arrays: dict[str, Array]) -> dict[str, Array]:
+    """:data:`TS_COLUMNS` of the events in ``arrays`` (conditions as 0/1)."""
+    col = arrays.__getitem__
+    out: dict[str, Array] = {}
+    for name, expr in TS_COLUMNS.items():
+        out[name] = expr.numpy(col) if isinstance(expr, IntExpr) else (expr.numpy(col).astype(np.int64), None)
+    return out
 
 
 def _first_occurrence(values: np.ndarray, ok: np.ndarray | None, null_is_value: bool) -> np.ndarray:
@@ -144,6 +168,7 @@ def compute_feature_row(events: pl.DataFrame, cutoff_ms: int, cfg: FeaturesConfi
         arrays = {c: (v[order], None if ok is None else ok[order]) for c, (v, ok) in arrays.items()}
         ts = arrays["ts_ms"][0]
     n = ts.size
+    arrays |= _ts_columns(arrays)
     arrays["n"] = (np.ones(n, dtype=np.int64), None)
     col = arrays.__getitem__
 
