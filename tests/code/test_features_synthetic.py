@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from churnflow.data.schema import EVENT_COLUMNS, PAGES
+from churnflow.data.schema import EVENT_COLUMNS, EVENT_DTYPES, PAGES
 
 START = datetime(2018, 10, 1, tzinfo=UTC)
 DAY_MS = 86_400_000
@@ -31,27 +31,9 @@ PAGE_NAMES = tuple(PAGES)
 #: Sparkify-like page mix: mostly songs.
 PAGE_WEIGHTS = np.array([80.0 if p == "NextSong" else 1.0 for p in PAGE_NAMES])
 
+#: The events table's dtypes with strings in place of categoricals/enums (the engine accepts both).
 EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "user_id": pl.String(),
-    "ts": pl.Datetime("ms", "UTC"),
-    "session_id": pl.Int64(),
-    "item_in_session": pl.Int32(),
-    "page": pl.String(),
-    "auth": pl.String(),
-    "method": pl.String(),
-    "status": pl.Int16(),
-    "level": pl.String(),
-    "registration": pl.Datetime("ms", "UTC"),
-    "gender": pl.String(),
-    "location": pl.String(),
-    "user_agent": pl.String(),
-    "first_name": pl.String(),
-    "last_name": pl.String(),
-    "artist": pl.String(),
-    "song": pl.String(),
-    "length": pl.Float64(),
-    "source_file": pl.String(),
-    "source_line": pl.Int64(),
+    c: pl.String() if isinstance(t, pl.Categorical | pl.Enum) else t for c, t in EVENT_DTYPES.items()
 }
 
 
