@@ -2,10 +2,10 @@
 
 A :class:`Measure` is ``agg(value) over the events where `where` holds``: ``agg`` is ``sum`` (additive:
 counts, microseconds, minute sums), ``max`` or ``min`` (timestamps, last-value keys). ``value`` and
-``where`` are small integer expressions over the event columns of :mod:`churnflow.features.columns`
-in :mod:`churnflow.features.expr`, compiled both to Polars (the offline and Spark executions) and to
-numpy (the single-request online execution). A null value, or a null ``where``,
-means the event does not count.
+``where`` are expressions of :mod:`churnflow.features.expr` over the event columns of
+:mod:`churnflow.features.columns`, compiled to Polars (the offline and Spark executions) and to numpy
+(the single-request online execution). A null value, or a null ``where``, means the event does not
+count.
 
 Distinct counts are "first occurrence" streams (:data:`PSEUDO_STREAMS`); session time and gaps
 (:data:`SESSION_MEASURES`) are sums over session pieces. Level 2 reads every additive measure over the
