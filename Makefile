@@ -20,7 +20,7 @@ export JUPYTER_DATA_DIR ?= $(CURDIR)/.cache/jupyter
 export PYSPARK_PYTHON ?= $(CURDIR)/$(PY)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install data params run repro test test-fast lint format bench serve build mlflow-ui report lock clean
+.PHONY: help install data params run repro test test-fast lint format bench serve build mlflow-ui report lock clean browser
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -47,7 +47,14 @@ run: data ## Install, create the default data if absent, run the whole pipeline 
 repro: install ## dvc repro only
 	$(BIN)/dvc repro
 
-test: install ## Install and run the whole test suite
+browser: ## Debian's chromium for the headless-browser checks (installed with apt-get when root; else those tests skip)
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	    && echo "installed chromium"; } || echo "apt-get could not install chromium: the browser tests will skip"; \
+	else echo "no chromium, and it cannot be installed here (needs apt-get as root): the browser tests will skip"; fi
+
+test: install browser ## Install and run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: install ## The test suite without the slow end-to-end tests

@@ -6,6 +6,7 @@
 # %% tags=["parameters"]
 reports_dir = "reports"
 artifacts_dir = "artifacts"
+params_path = "params.yaml"
 n_features_shown = 6
 
 # %%
@@ -16,7 +17,7 @@ import matplotlib.pyplot as plt
 import polars as pl
 from IPython.display import Markdown, display
 
-from churnflow.monitoring.notebooks import missing_note
+from churnflow.reports.notebooks import missing_note
 
 pl.Config.set_tbl_rows(60)
 pl.Config.set_fmt_str_lengths(120)

@@ -6,15 +6,16 @@
 # %% tags=["parameters"]
 reports_dir = "reports"
 artifacts_dir = "artifacts"
+params_path = "params.yaml"
 
 # %%
 # %matplotlib inline
 from pathlib import Path
 
 import polars as pl
-from IPython.display import Image, Markdown, display
+from IPython.display import HTML, Image, Markdown, display
 
-from churnflow.monitoring.notebooks import flatten, missing_note, read_json_or_none
+from churnflow.reports.notebooks import flatten, key_figures, missing_note, read_json_or_none
 
 pl.Config.set_tbl_rows(60)
 pl.Config.set_fmt_str_lengths(120)
@@ -25,12 +26,26 @@ evaluation_html = Path(reports_dir) / "evaluation.html"
 metrics = read_json_or_none(metrics_path)
 
 # %% [markdown]
-# ## Metrics
+# ## Key figures
+# The headline numbers of `reports/metrics.json` (every ROC-AUC, PR-AUC, ECE, threshold, row count, oracle
+# ratio and business value it holds, whatever the nesting), to 4 decimals.
 
 # %%
 if metrics is None:
     display(Markdown(missing_note(metrics_path, "evaluate")))
 else:
+    headline = key_figures(metrics)
+    rows = "".join(
+        f'<tr data-key="{path}"><td>{path}</td><td class="value">{value:.4f}</td></tr>'
+        for path, value in headline.items()
+    )
+    display(HTML(f'<table class="key-figures"><tr><th>metric</th><th>value</th></tr>{rows}</table>'))
+
+# %% [markdown]
+# ## All metrics
+
+# %%
+if metrics is not None:
     flat = flatten(metrics)
     display(pl.DataFrame({"metric": list(flat), "value": [str(v) for v in flat.values()]}))
 

@@ -1,25 +1,11 @@
-"""Monitoring: drift reference (PSI bins) and drift check, the HTML drift report, report notebooks."""
+"""Drift monitoring: reference, per-column tests, domain classifier, label-free performance, alerts,
+dashboard, and the serving path's rolling score. See docs/monitoring.md.
 
-from churnflow.monitoring.drift import (
-    ColumnDrift,
-    DriftInputError,
-    DriftReport,
-    build_drift_reference,
-    check_drift,
-    psi,
-    select_monitored_features,
-    select_reference_rows,
-)
-from churnflow.monitoring.report import render_drift_html
+Modules: ``stats`` (statistics on count vectors), ``profile`` (a column's fixed cells), ``reference``
+(build / validate the reference), ``windows`` (a new export at the training cutoff offsets), ``drift``
+(per-column tests, null laws, correction), ``domain`` (classifier), ``performance`` (CBPE, realised),
+``alerts`` (severity, cooldown), ``check`` (one whole check), ``dashboard`` (HTML), ``online``
+(``RollingDrift``, numpy only: the service imports it).
 
-__all__ = [
-    "ColumnDrift",
-    "DriftInputError",
-    "DriftReport",
-    "build_drift_reference",
-    "check_drift",
-    "psi",
-    "render_drift_html",
-    "select_monitored_features",
-    "select_reference_rows",
-]
+Nothing is imported here, so ``churnflow.monitoring.online`` stays light for the service.
+"""

@@ -1,6 +1,9 @@
 """Report notebooks: convert percent-format ``notebooks/NN_name.py`` (jupytext), execute them (papermill)
-and export HTML (nbconvert, no prompts). Also the small helpers the notebooks use to read inputs that may
-not exist yet.
+and export HTML (nbconvert, no prompts) that works offline: the template drops the require.js, MathJax
+and Mermaid scripts nbconvert's ``lab`` template loads from a CDN (nothing here needs them), and the page
+title is the notebook's first heading. Also the small helpers the notebooks use to read inputs that may
+not exist yet, and :func:`key_figures` (the headline numbers of ``reports/metrics.json``, whatever its
+layout).
 
 Invariant: the executed ``.ipynb`` keeps no run-dependent metadata (papermill timings, temp paths), so the
 same inputs and parameters give the same notebook bytes, as far as the notebook's own outputs allow.
@@ -19,6 +22,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: nbconvert's ``lab`` page without the scripts it fetches from a CDN (require.js, MathJax, Mermaid).
+OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+#: Leaf names of ``reports/metrics.json`` shown as key figures (at any depth).
+KEY_FIGURE_NAMES: tuple[str, ...] = (
+    "roc_auc",
+    "pr_auc",
+    "ece",
+    "brier",
+    "threshold",
+    "n_rows",
+    "positive_rate",
+    "mean_probability",
+    "model_over_oracle",
+    "ratio",
+    "net_value_top_k",
+    "roi_top_k",
+)
 #: ``NN_name.py``: two digits, an underscore, lower-case name.
 NOTEBOOK_PATTERN = re.compile(r"^\d{2}_[a-z0-9_]+\.py$")
 KERNEL_NAME = "python3"
@@ -93,12 +117,29 @@ def strip_run_metadata(nb: Any) -> Any:
     return nb
 
 
-def export_html(nb: Any) -> str:
-    """HTML of an executed notebook, without input/output prompts."""
+def notebook_title(nb: Any, fallback: str) -> str:
+    """The text of the notebook's first Markdown heading (``# …``), else ``fallback``."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in str(cell.source).splitlines():
+            if line.startswith("#"):
+                return line.lstrip("#").strip() or fallback
+    return fallback
+
+
+def export_html(nb: Any, title: str) -> str:
+    """Offline HTML of an executed notebook titled ``title``, without input/output prompts."""
+    import jinja2
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb)
+    exporter = HTMLExporter(
+        extra_loaders=[jinja2.DictLoader({"churnflow_offline.html.j2": OFFLINE_TEMPLATE})],
+        template_file="churnflow_offline.html.j2",
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return str(body)
 
 
@@ -128,7 +169,7 @@ def run_notebook(
     executed = strip_run_metadata(executed)
     nbformat.write(executed, ipynb)
     html = out_dir / f"{source.stem}.html"
-    html.write_text(export_html(executed))
+    html.write_text(export_html(executed, f"churnflow · {notebook_title(executed, source.stem)}"))
     return NotebookOutput(source=source, ipynb=ipynb, html=html)
 
 
@@ -159,6 +200,16 @@ def flatten(payload: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def key_figures(metrics: Mapping[str, Any], names: tuple[str, ...] = KEY_FIGURE_NAMES) -> dict[str, float]:
+    """Numbers of ``metrics`` whose leaf name is one of ``names``, by dotted path (any nesting), so the
+    notebook and its test read whatever layout ``reports/metrics.json`` has."""
+    return {
+        path: float(value)
+        for path, value in flatten(metrics).items()
+        if path.rsplit(".", 1)[-1] in names and isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 def environ_with(defaults: Mapping[str, str]) -> None:

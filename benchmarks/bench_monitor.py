@@ -1,0 +1,318 @@
+"""Monitor benchmark: is the drift monitor right when it speaks?
+
+1. **Pipeline.** The project's own stages (load → label → features → tune → train → drift_baseline, the
+   commands of ``dvc.yaml``) on the default world in a copy of the repository under
+   ``benchmarks/data/monitor/pipeline`` (reused when present; ``tune.n_trials`` lowered to keep it short —
+   the monitor does not depend on how well the model was tuned).
+2. **Worlds.** Fresh exports from the simulator at two sizes, ``mini`` (225 users, 63 days) and the default
+   world (``standard``): ``baseline`` (no drift, seeds 43…) and the scenarios ``more_ads``, ``app_errors``,
+   ``price_rise``. Each export goes through the loader and :func:`churnflow.monitoring.windows.window_rows`
+   exactly as ``churnflow monitor`` does; the rows are cached (``benchmarks/data/monitor/rows``).
+3. **Checks.** Each export is one window checked against the default world's reference with
+   :func:`churnflow.monitoring.check.run_check` (no cooldown carried between worlds). Recorded: status,
+   alerts by kind, drifting features, domain-classifier AUC, the label-free AUC estimate vs the realised
+   AUC (pooled over the labelled rows and per cutoff), check time.
+4. **Full-size dashboard** (``--full``): a ``full`` export (19,600 users) checked the same way; the
+   dashboard's bytes, then the page opened offline in headless Chromium with a screenshot under
+   ``reports/monitor_full/``.
+
+Writes ``benchmarks/results/monitor.json`` (and ``monitor_full.json``); prints the tables that
+``docs/monitoring.md`` quotes. Run (heavy, ~1-2 h on 2 cores):
+``flock /tmp/churnflow-heavy.lock .venv/bin/python benchmarks/bench_monitor.py``
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import typer
+import yaml
+
+from churnflow.config import Config, load_config
+from churnflow.config.params import write_params
+from churnflow.utils.io import write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / "data" / "monitor"
+PIPELINE_STAGES = ("load", "label", "features", "tune", "train", "drift_baseline")
+SCENARIOS = ("more_ads", "app_errors", "price_rise")
+COVARIATE = ("more_ads", "app_errors")
+
+
+def _project_files() -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    return [f for f in out if f and (ROOT / f).is_file()]
+
+
+def prepare_pipeline(dest: Path, overrides: list[str]) -> Path:
+    """Run the stages up to drift_baseline in a copy of the repository (skipped when already done)."""
+    if (dest / "artifacts" / "drift_reference.json").is_file() and (dest / "artifacts" / "model").is_dir():
+        return dest
+    if dest.exists():
+        shutil.rmtree(dest)
+    for rel in _project_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target)
+    write_params(dest / "conf", dest / "params.yaml", overrides)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(
+        {
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            "MLFLOW_TRACKING_URI": f"sqlite:///{dest / 'mlflow.db'}",
+            "MPLCONFIGDIR": str(dest / ".cache" / "mpl"),
+            "PYTHONPATH": str(dest / "src"),
+        }
+    )
+    run = lambda cmd: subprocess.run(cmd, cwd=dest, env=env, shell=True, check=True)  # noqa: E731
+    run(f"{sys.executable} stages/bootstrap_data.py --params params.yaml")
+    stages = yaml.safe_load((dest / "dvc.yaml").read_text())["stages"]
+    for name in PIPELINE_STAGES:
+        typer.echo(f"== pipeline stage {name}")
+        run(" ".join(stages[name]["cmd"].split()).replace("python ", f"{sys.executable} ", 1))
+    return dest
+
+
+def world_rows(preset: str, scenario: str, seed: int, cfg: Config, cache: Path) -> tuple[pl.DataFrame, float]:
+    """The export's rows (cached), and the seconds it took to make them (0 when cached)."""
+    from churnflow.data.load import load_events
+    from churnflow.monitoring.windows import window_rows
+    from churnflow.simulate import simulate_to_dir
+
+    path = cache / f"{preset}_{scenario}_{seed}.parquet"
+    if path.is_file():
+        return pl.read_parquet(path), 0.0
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-monitor-", dir=cache) as tmp:
+        simulate_to_dir(preset, seed, Path(tmp), scenario=scenario, progress=False)
+        events = load_events([Path(tmp)], cfg.data).events
+        rows = window_rows(events, cfg.labels, cfg.features)
+        del events
+    gc.collect()
+    rows.write_parquet(path, compression="zstd")
+    return rows, time.perf_counter() - t0
+
+
+def check_world(rows: pl.DataFrame, reference: dict[str, Any], model: Any, cfg: Config) -> dict[str, Any]:
+    """One check; the record the summary is made of."""
+    from churnflow.monitoring.check import run_check
+    from churnflow.monitoring.performance import expected_roc_auc, roc_auc
+    from churnflow.monitoring.windows import scored_rows
+
+    t0 = time.perf_counter()
+    current = scored_rows(rows, model, reference["offsets_days"])
+    result, _ = run_check(reference, current, cfg.monitor, cfg.evaluate, cfg.seed)
+    seconds = time.perf_counter() - t0
+    labelled = current.filter(pl.col("label").is_not_null())
+    p, y = labelled["churn_probability"].to_numpy(), labelled["label"].to_numpy()
+    windows = [w for w in result.performance if w.labelled and w.realised_auc is not None]
+    errors = [w.estimated_auc - w.realised_auc for w in windows]  # type: ignore[operator]
+    covered = [w.auc_band[0] <= w.realised_auc <= w.auc_band[1] for w in windows]  # type: ignore[operator]
+    live = [a for a in result.alerts if not a.suppressed]
+    return {
+        "status": result.status,
+        "alerts": sorted({a.kind for a in live}),
+        "severities": {a.kind: a.severity for a in live},
+        "n_drifting": result.summary["n_drifting"],
+        "drift_share": result.summary["drift_share"],
+        "drifting": [c.name for c in result.drifting],
+        "score_drift": result.score.drift,
+        "domain_auc": result.domain.auc if result.domain else None,
+        "domain_threshold": result.domain.threshold if result.domain else None,
+        "regime": result.summary["regime"],
+        "users": result.window["compared_users"],
+        "rows": result.window["n_rows"],
+        "estimated_auc_labelled": expected_roc_auc(p),
+        "realised_auc_labelled": roc_auc(y, p),
+        "estimated_auc_compared": result.summary["estimated_auc"],
+        "window_auc_errors": errors,
+        "window_band_coverage": float(np.mean(covered)) if covered else None,
+        "expected_rate": float(p.mean()),
+        "realised_rate": float(y.mean()),
+        "check_seconds": seconds,
+    }
+
+
+def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rates and errors over the windows of one (size, scenario)."""
+    n = len(records)
+    kinds = Counter(k for r in records for k in r["alerts"])
+    fired = Counter(f for r in records for f in r["drifting"])
+    pooled = [r["estimated_auc_labelled"] - r["realised_auc_labelled"] for r in records]
+    per_window = [e for r in records for e in r["window_auc_errors"]]
+    coverage = [r["window_band_coverage"] for r in records if r["window_band_coverage"] is not None]
+    return {
+        "windows": n,
+        "alarm_rate": sum(bool(r["alerts"]) for r in records) / n,
+        "critical_rate": sum(r["status"] == "critical" for r in records) / n,
+        "alert_rate_by_kind": {k: v / n for k, v in sorted(kinds.items())},
+        "median_drifting_features": float(np.median([r["n_drifting"] for r in records])),
+        "max_drifting_features": int(max(r["n_drifting"] for r in records)),
+        "features_that_fire": dict(fired.most_common(12)),
+        "domain_auc_median": float(np.median([r["domain_auc"] or np.nan for r in records])),
+        "estimated_minus_realised_auc_pooled": {
+            "mean": float(np.mean(pooled)),
+            "mean_abs": float(np.mean(np.abs(pooled))),
+            "max_abs": float(np.max(np.abs(pooled))),
+        },
+        "estimated_minus_realised_auc_per_cutoff": {
+            "mean": float(np.mean(per_window)) if per_window else None,
+            "mean_abs": float(np.mean(np.abs(per_window))) if per_window else None,
+            "band_coverage": float(np.mean(coverage)) if coverage else None,
+        },
+        "expected_minus_realised_churn_rate": float(
+            np.mean([r["expected_rate"] - r["realised_rate"] for r in records])
+        ),
+        "users_per_window_median": float(np.median([r["users"] for r in records])),
+        "regime": records[0]["regime"],
+        "check_seconds_median": float(np.median([r["check_seconds"] for r in records])),
+    }
+
+
+def full_dashboard(reference: dict[str, Any], model: Any, cfg: Config, cache: Path) -> dict[str, Any]:
+    """A full-preset export checked; the dashboard's size and a headless-Chromium look at it."""
+    from churnflow.monitoring.check import run_check
+    from churnflow.monitoring.dashboard import render_dashboard
+    from churnflow.monitoring.windows import scored_rows
+    from churnflow.reports.browser import inspect_page
+
+    rows, prep_s = world_rows("full", "baseline", 43, cfg, cache)
+    t0 = time.perf_counter()
+    current = scored_rows(rows, model, reference["offsets_days"])
+    result, _ = run_check(
+        reference, current, cfg.monitor, cfg.evaluate, cfg.seed, source="full preset, seed 43"
+    )
+    page = render_dashboard(result, reference, title="churnflow monitor: full preset (seed 43)")
+    check_s = time.perf_counter() - t0
+    out = ROOT / "reports" / "monitor_full"
+    out.mkdir(parents=True, exist_ok=True)
+    html_path = out / "dashboard.html"
+    html_path.write_text(page)
+    report = inspect_page(html_path, screenshot=out / "dashboard.png")
+    return {
+        "preset": "full",
+        "rows": rows.height,
+        "users": int(rows["user_id"].n_unique()),
+        "status": result.status,
+        "n_drifting": result.summary["n_drifting"],
+        "regime": result.summary["regime"],
+        "prepare_seconds": prep_s,
+        "check_and_render_seconds": check_s,
+        "dashboard_bytes": html_path.stat().st_size,
+        "dashboard_mb": html_path.stat().st_size / 1e6,
+        "goal_mb": 5.0,
+        "goal_met": html_path.stat().st_size <= 5e6,
+        "measured_how": "len of reports/monitor_full/dashboard.html on disk (one file, everything inline)",
+        "chromium": {
+            "title": report.title,
+            "console_errors": report.console_errors,
+            "page_errors": report.page_errors,
+            "external_requests": report.external_requests,
+            "svg_count": report.svg_count,
+            "clean": report.clean,
+            "screenshot": "reports/monitor_full/dashboard.png",
+        },
+    }
+
+
+def main(
+    seeds: int = typer.Option(20, help="no-drift worlds per size (seeds 43, 44, …)"),
+    scenario_seeds: int = typer.Option(3, help="worlds per drift scenario and size"),
+    sizes: str = typer.Option("mini,standard", help="world sizes (simulator presets)"),
+    default_preset: str = typer.Option("standard", help="the pipeline's world (reference and model)"),
+    trials: int = typer.Option(5, help="tune.n_trials of the pipeline run"),
+    full: bool = typer.Option(True, help="also check a full-preset export and measure its dashboard"),
+    out: Path = typer.Option(ROOT / "benchmarks" / "results" / "monitor.json", help="result JSON"),
+) -> None:
+    """Run the harness and write the result JSON (see the module docstring)."""
+    from churnflow.models import load_churn_model
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    cache = WORK / "rows"
+    cache.mkdir(exist_ok=True)
+    overrides = [f"data={default_preset}", f"tune.n_trials={trials}"]
+    t0 = time.perf_counter()
+    pipeline = prepare_pipeline(WORK / "pipeline", overrides)
+    pipeline_s = time.perf_counter() - t0
+    cfg = load_config(pipeline / "params.yaml")
+    reference = json.loads((pipeline / "artifacts" / "drift_reference.json").read_text())
+    model = load_churn_model(pipeline / "artifacts" / "model")
+    results: dict[str, Any] = {}
+    for size in [s.strip() for s in sizes.split(",") if s.strip()]:
+        plan = [("baseline", 43 + i) for i in range(seeds)]
+        plan += [(sc, 43 + i) for sc in SCENARIOS for i in range(scenario_seeds)]
+        records: dict[str, list[dict[str, Any]]] = {}
+        prep_total = 0.0
+        for scenario, seed in plan:
+            rows, prep_s = world_rows(size, scenario, seed, cfg, cache)
+            prep_total += prep_s
+            record = {"seed": seed, **check_world(rows, reference, model, cfg)}
+            records.setdefault(scenario, []).append(record)
+            typer.echo(
+                f"{size:>8} {scenario:>10} seed {seed}: {record['status']:>8} {record['alerts']} "
+                f"drifting {record['n_drifting']:>3}  domain {record['domain_auc'] or 0:.3f}/"
+                f"{record['domain_threshold'] or 0:.3f}  AUC est {record['estimated_auc_labelled']:.3f} "
+                f"real {record['realised_auc_labelled']:.3f}  ({prep_s:.0f}+{record['check_seconds']:.1f} s)"
+            )
+        results[size] = {
+            "summary": {sc: summarise(recs) for sc, recs in records.items()},
+            "records": records,
+            "prepare_seconds": prep_total,
+        }
+    payload = {
+        "what": "churnflow monitor on fresh simulated exports vs the default world's reference (issue 11)",
+        "pipeline": {
+            "preset": default_preset,
+            "overrides": overrides,
+            "seconds": pipeline_s,
+            "reference_rows": reference["n_rows"],
+            "reference_users": reference["n_users"],
+            "score_reference_rows": reference["score"]["n_rows"],
+            "reference_estimated_auc": reference["score"]["estimated_auc"],
+            "reference_realised_auc": reference["score"]["realised_auc"],
+            "offsets_days": reference["offsets_days"],
+        },
+        "goals": {
+            "false_alarm_rate_max": 0.05,
+            "detected": list(COVARIATE),
+            "concept_drift_caught_by_realised": "price_rise",
+        },
+        "monitor_config": reference["settings"],
+        "results": results,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    if full:
+        payload["full_dashboard"] = full_dashboard(reference, model, cfg, cache)
+    write_json(out, payload)
+    for size, block in results.items():
+        for scenario, s in block["summary"].items():
+            typer.echo(
+                f"{size:>8} {scenario:>10}: windows {s['windows']:>2} alarm {s['alarm_rate']:.0%} "
+                f"critical {s['critical_rate']:.0%} {s['alert_rate_by_kind']} median drifting "
+                f"{s['median_drifting_features']:.0f}; AUC est-real pooled mean |Δ| "
+                f"{s['estimated_minus_realised_auc_pooled']['mean_abs']:.3f}"
+            )
+    typer.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

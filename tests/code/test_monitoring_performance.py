@@ -1,0 +1,117 @@
+"""Label-free performance estimate (CBPE), realised metrics, alerts and the domain classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from churnflow.config import EvaluateConfig
+from churnflow.monitoring.alerts import Alert, apply_cooldown, status_of
+from churnflow.monitoring.domain import cross_validated_auc, group_folds
+from churnflow.monitoring.performance import (
+    expected_confusion,
+    expected_roc_auc,
+    label_draws,
+    roc_auc,
+    targeting_value,
+    window_performance,
+)
+
+BUSINESS = EvaluateConfig()
+
+
+def test_realised_auc_equals_sklearn_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.integers(0, 20, 500) / 20
+    y = (rng.random(500) < p).astype(int)
+    assert roc_auc(y, p) == pytest.approx(roc_auc_score(y, p))
+    assert np.isnan(roc_auc(np.zeros(5), np.arange(5)))
+
+
+def test_expected_auc_of_certain_scores_is_the_auc() -> None:
+    p = np.array([0.0, 1.0, 0.0, 1.0, 1.0])
+    assert expected_roc_auc(p) == pytest.approx(roc_auc_score(p.astype(int), p))
+
+
+def test_expected_auc_matches_the_mean_of_label_draws() -> None:
+    p = np.random.default_rng(1).beta(1.2, 6.0, 3000)
+    aucs, positives = label_draws(p, 300, seed=2)
+    assert expected_roc_auc(p) == pytest.approx(np.nanmean(aucs), abs=0.005)
+    assert positives.mean() == pytest.approx(p.sum(), rel=0.02)
+    # each draw's AUC equals sklearn's on that draw
+    y = np.random.default_rng(2).random((300, p.size)) < p
+    assert aucs[0] == pytest.approx(roc_auc_score(y[0], p))
+
+
+def test_expected_confusion_adds_up() -> None:
+    p = np.array([0.9, 0.6, 0.2, 0.1])
+    c = expected_confusion(p, 0.5)
+    assert c == pytest.approx({"tp": 1.5, "fp": 0.5, "fn": 0.3, "tn": 1.7})
+
+
+def test_window_flags_concept_drift_only_when_the_labels_stop_following_the_scores() -> None:
+    rng = np.random.default_rng(3)
+    p = rng.beta(1.2, 6.0, 2000)
+    same = (rng.random(p.size) < p).astype(int)
+    ok = window_performance("2024-01-01", p, same, 300, 4, BUSINESS)
+    assert ok.labelled and ok.auc_band[0] <= ok.realised_auc <= ok.auc_band[1]
+    assert ok.p_auc > 0.01 and ok.p_rate > 0.01
+    # concept drift: churn no longer depends on the score (and is more frequent)
+    drifted = (rng.random(p.size) < 0.25).astype(int)
+    bad = window_performance("2024-01-01", p, drifted, 300, 4, BUSINESS)
+    assert bad.realised_auc < bad.auc_band[0] and bad.p_auc < 1e-6 and bad.p_rate < 1e-6
+    unlabelled = window_performance("2024-01-01", p, None, 300, 4, BUSINESS)
+    assert not unlabelled.labelled and unlabelled.realised_auc is None and unlabelled.p_auc is None
+
+
+def test_targeting_value_uses_the_business_config() -> None:
+    p = np.array([0.9, 0.8, 0.1, 0.1])
+    y = np.array([1, 0, 0, 1])
+    expected, realised = targeting_value(p, y, EvaluateConfig(top_k_share=0.5))
+    gain = BUSINESS.intervention_success_rate * BUSINESS.value_per_retained_user
+    assert expected == pytest.approx(1.7 * gain - 2 * BUSINESS.intervention_cost)
+    assert realised == pytest.approx(1 * gain - 2 * BUSINESS.intervention_cost)
+
+
+# -------------------------------------------------------------------------------------------- alerts
+def test_cooldown_suppresses_a_repeat_within_the_window_only() -> None:
+    first = [Alert("feature_drift", "critical", "m", "2024-01-10T00:00:00+00:00")]
+    raised, state = apply_cooldown(first, {}, cooldown_days=7)
+    assert not raised[0].suppressed and state == {"feature_drift": "2024-01-10T00:00:00+00:00"}
+    again = [Alert("feature_drift", "critical", "m", "2024-01-13T00:00:00+00:00")]
+    quiet, state2 = apply_cooldown(again, state, cooldown_days=7)
+    assert quiet[0].suppressed and state2 == state and status_of(quiet) == "ok"
+    later = [Alert("feature_drift", "warning", "m", "2024-01-18T00:00:00+00:00")]
+    loud, _ = apply_cooldown(later, state, cooldown_days=7)
+    assert not loud[0].suppressed and status_of(loud) == "warning"
+
+
+# ------------------------------------------------------------------------------------------- domain
+def test_group_folds_keep_a_users_rows_together() -> None:
+    groups = np.repeat(np.arange(30), 4)
+    folds = group_folds(groups, 3, seed=0)
+    for g in range(30):
+        assert len(set(folds[groups == g])) == 1
+    assert sorted(np.bincount(folds)) == [40, 40, 40]
+
+
+def test_domain_classifier_separates_only_shifted_samples() -> None:
+    rng = np.random.default_rng(4)
+    users = np.repeat(np.arange(150), 4)
+    trait = rng.normal(size=150)[users]
+    ref = np.clip(np.column_stack([trait * 20 + 100, rng.integers(0, 5, users.size)]), 0, 254).astype(
+        np.uint8
+    )
+    same_trait = rng.normal(size=150)[users]
+    same = np.clip(np.column_stack([same_trait * 20 + 100, rng.integers(0, 5, users.size)]), 0, 254).astype(
+        np.uint8
+    )
+    shifted = same.copy()
+    shifted[:, 0] = np.clip(same_trait * 20 + 115, 0, 254)
+    null = cross_validated_auc(ref, users, same, users, 3, seed=1)
+    drift = cross_validated_auc(ref, users, shifted, users, 3, seed=1)
+    assert abs(null - 0.5) < 0.08 and drift > 0.6
+    # folds that split a user's rows let the classifier recognise users: no drift, yet a high AUC
+    rows = np.arange(users.size)
+    assert cross_validated_auc(ref, rows, same, rows, 3, seed=1) > null + 0.1
