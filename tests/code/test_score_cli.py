@@ -12,11 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from churnflow.cli import app
-from churnflow.config import Config
 from churnflow.features import feature_names
-from churnflow.serving.packaging import load_packaged
-from churnflow.serving.scoring import score_user_records
-from churnflow.serving.testing import register_and_package, synthetic_user_events, train_tiny_model
+from churnflow.serving.loading import load_served_model
+from churnflow.serving.scoring import Scorer, StageTimer
+from tests.serving_helpers import package, register, serving_config, synthetic_user_events, train_tiny_model
 
 pytestmark = pytest.mark.slow
 USERS = ("11", "12", "13", "14")
@@ -25,11 +24,11 @@ USERS = ("11", "12", "13", "14")
 @pytest.fixture(scope="module")
 def scoring_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, dict[str, Any]]]:
     """(bento tag, events file, events by user)."""
-    cfg = Config()
-    cfg.tracking.registered_model = cfg.tracking.experiment = cfg.serve.bento_model_name = "score_churn"
+    cfg = serving_config("score_churn")
     root = tmp_path_factory.mktemp("score")
     train_tiny_model(feature_names(cfg.features), root / "model")
-    _, record = register_and_package(cfg, root / "model", test_roc_auc=0.95)
+    register(cfg, root / "model", "champion")
+    record = package(cfg, root / "model").record
     by_user = {u: synthetic_user_events(u, seed=5, n_events=40 + 10 * i) for i, u in enumerate(USERS)}
     events_path = root / "events.json"
     lines = [json.dumps(e) for u in USERS for e in by_user[u]]
@@ -56,13 +55,15 @@ def test_score_writes_csv_and_parquet_matching_the_service(
     assert csv.get_column("churn_probability").to_list() == pytest.approx(
         parquet.get_column("churn_probability").to_list(), abs=1e-12
     )
-    # batch (offline features) and online (/predict path) agree for every user
-    pyfunc, settings = load_packaged(tag)
+    # batch (offline features) and online (the /predict path) agree for every user
+    served = load_served_model(tag)
+    scorer = Scorer(served.model, served.settings)
     for row in parquet.iter_rows(named=True):
-        online = score_user_records(by_user[row["user_id"]], None, pyfunc, settings)
+        body = json.dumps({"events": by_user[row["user_id"]]}).encode()
+        online, _ = scorer.predict(body, StageTimer())
         assert row["churn_probability"] == pytest.approx(online.churn_probability, abs=1e-9)
         assert (row["churn_prediction"], row["risk_level"]) == (online.churn_prediction, online.risk_level)
-        assert int(row["cutoff"].timestamp() * 1000) == online.cutoff_ms
+        assert row["cutoff"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" == online.cutoff
 
 
 def test_score_is_deterministic_and_reads_parquet(
@@ -103,4 +104,4 @@ def test_score_rejects_bad_arguments(scoring_setup: tuple[str, Path, dict[str, A
     unknown = runner.invoke(
         app, ["score", "--events", str(events_path), "--out", str(tmp_path / "x.csv")], env=env
     )
-    assert unknown.exit_code == 1 and "package stage" in unknown.output
+    assert unknown.exit_code == 1 and "package stage" in unknown.output and "no_such_model" in unknown.output

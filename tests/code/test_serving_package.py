@@ -1,4 +1,9 @@
-"""The package step against a real MLflow registry (temp sqlite) and a real BentoML store (temp home)."""
+"""Packaging against a real MLflow registry (temp sqlite) and BentoML store (temp home), and loading it back.
+
+Covers: the deterministic record and tag, the evaluation blocks, the registry facts (champion/challenger),
+a champion trained on other data being named, the challenger fallback through the stage, and a store
+entry that cannot serve (truncated model file, garbage pickle, missing metadata, feature-list mismatch).
+"""
 
 from __future__ import annotations
 
@@ -7,121 +12,213 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
 from churnflow.config import Config, to_container
 from churnflow.features import feature_names
-from churnflow.serving.packaging import load_packaged
-from churnflow.serving.settings import (
-    DRIFT_REFERENCE_OBJECT,
-    MetadataError,
-    ServingSettings,
-    build_metadata,
-    check_feature_coverage,
+from churnflow.serving.loading import ModelLoadError, load_served_model, model_dir_of
+from churnflow.serving.settings import METADATA_KEY, MetadataError, ServingSettings, check_feature_coverage
+from tests.serving_helpers import (
+    online_drift_reference,
+    package,
+    register,
+    serving_config,
+    settings_for,
+    train_tiny_model,
 )
-from churnflow.serving.testing import register_and_package, train_tiny_model
 
-FEATURES = ["engagement__songs_7d", "engagement__thumbs_down_28d", "account__tenure_days"]
+METRICS = {
+    "test": {"known_customers": {"roc_auc": 0.91, "roc_auc_ci": [0.88, 0.94], "n_rows": 120}},
+    "oracle": {"known_customers": {"roc_auc": 0.95, "model_over_oracle": 0.96}},
+    "business": {"ignored": True},
+}
 
 
-def _cfg(name: str, promote_auc: float = 0.9) -> Config:
-    cfg = Config()
-    cfg.tracking.registered_model = name
-    cfg.tracking.experiment = f"exp_{name}"
-    cfg.serve.bento_model_name = name
-    cfg.train.promote_auc = promote_auc
-    return cfg
+def _store_entry(tag: str) -> Path:
+    import bentoml
+
+    return Path(bentoml.models.get(tag).path)
 
 
 @pytest.mark.slow
-def test_champion_is_packaged_with_metadata_and_drift_reference(tmp_path: Path) -> None:
-    cfg = _cfg("pkg_champ")
-    model, x = train_tiny_model(FEATURES, tmp_path / "model")
-    reference = {"version": 1, "columns": {"engagement__songs_7d": {"edges": [0, 1]}}}
-    ref, record = register_and_package(cfg, tmp_path / "model", test_roc_auc=0.95, drift_reference=reference)
-    assert (ref.alias, record.alias, record.is_champion) == ("champion", "champion", True)
-    assert record.bento_model_tag == f"pkg_champ:mlflow-v{ref.version}"
-    assert record.model_uri == "models:/pkg_champ@champion"
+def test_champion_is_packaged_deterministically_with_metrics_and_registry_facts(tmp_path: Path) -> None:
+    cfg = serving_config("pkg_champ")
+    model, x = train_tiny_model(feature_names(cfg.features), tmp_path / "model")
+    version = register(cfg, tmp_path / "model", "champion")
+    reference = online_drift_reference(model.feature_names[:5])
+    first = package(cfg, tmp_path / "model", METRICS, reference)
+    record = first.record
+    assert (record.alias, record.is_champion, record.is_this_runs_model) == ("champion", True, True)
+    assert record.trained_on_this_runs_data is True and record.warnings == []
+    assert (
+        record.bento_model_tag.startswith("pkg_champ:")
+        and version not in record.bento_model_tag.split(":")[1]
+    )
+    meta = first.metadata
+    assert meta["evaluation"]["test"] == METRICS["test"] and meta["evaluation"]["oracle"] == METRICS["oracle"]
+    assert "business" not in meta["evaluation"] and meta["evaluation"]["describes_served_model"] is True
+    champion = meta["registry"]["champion"]
+    assert champion["version"] == version and champion["trained_at"].startswith("20")
+    assert champion["test_metrics"]["roc_auc_ci"] == [0.85, 0.95], "the version's own test metrics with CI"
+    assert champion["features"] == model.feature_names
+    assert meta["data_bounds"] == {
+        "min_valid_ts": cfg.data.min_valid_ts,
+        "max_valid_ts": cfg.data.max_valid_ts,
+    }
 
+    served = load_served_model("pkg_champ:latest")
+    assert served.tag == record.bento_model_tag and served.drift_reference == reference
+    assert served.settings.model_version == version and served.settings.serve == cfg.serve
+    np.testing.assert_allclose(
+        served.model.predict_proba_matrix(x.to_numpy()[:25]), model.predict_proba_matrix(x.to_numpy()[:25])
+    )
+    # packaging the same inputs again: same tag, same record, the store entry replaced (not duplicated)
     import bentoml
 
-    stored = bentoml.models.get(record.bento_model_tag)
-    assert stored.custom_objects[DRIFT_REFERENCE_OBJECT] == reference
-    pyfunc, settings = load_packaged("pkg_champ:latest")
-    assert settings.feature_names == tuple(FEATURES)
-    assert settings.model_alias == "champion" and settings.model_version == ref.version
-    assert settings.threshold == pytest.approx(model.threshold)
-    assert (settings.risk_bands.low, settings.risk_bands.high) == (cfg.serve.risk_low, cfg.serve.risk_high)
-    served = pyfunc.predict(x.head(25))["churn_probability"].to_numpy()
-    np.testing.assert_allclose(served, model.predict_proba(x.head(25)), rtol=1e-12)
-
-    # a second registration with an equal AUC does not beat the champion: packaging again re-imports the
-    # same champion version under the same deterministic tag, replacing (not duplicating) the store entry
-    _, again = register_and_package(cfg, tmp_path / "model", test_roc_auc=0.95, drift_reference=reference)
-    assert again == record
+    again = package(cfg, tmp_path / "model", METRICS, reference)
+    assert again.record == record
     assert [str(m.tag) for m in bentoml.models.list("pkg_champ")] == [record.bento_model_tag]
+    changed = package(cfg, tmp_path / "model", {**METRICS, "oracle": {}}, reference)
+    assert changed.record.bento_model_tag != record.bento_model_tag, "the tag follows the content"
+
+
+@pytest.mark.slow
+def test_a_champion_trained_on_other_data_is_named(tmp_path: Path) -> None:
+    cfg = serving_config("pkg_other")
+    names = feature_names(cfg.features)
+    old_hashes = {"features_sha256": "a" * 64, "labels_sha256": "b" * 64}
+    train_tiny_model(names, tmp_path / "old", data_hashes=old_hashes, seed=1)
+    register(cfg, tmp_path / "old", "champion")
+    train_tiny_model(names, tmp_path / "model", seed=2)  # this run: other data, only a challenger
+    register(cfg, tmp_path / "model", "challenger")
+    result = package(cfg, tmp_path / "model", METRICS)
+    record = result.record
+    assert record.alias == "champion" and record.is_this_runs_model is False
+    assert record.trained_on_this_runs_data is False
+    assert any("OTHER data" in w for w in record.warnings), record.warnings
+    assert any("not the model this run trained" in w for w in record.warnings)
+    evaluation = result.metadata["evaluation"]
+    assert evaluation["describes_served_model"] is False and "NOT the served one" in evaluation["note"]
+    registry = result.metadata["registry"]
+    assert registry["challenger"]["trained_on_this_runs_data"] is True
+    assert registry["champion"]["trained_on_this_runs_data"] is False
 
 
 @pytest.mark.slow
 def test_package_stage_falls_back_to_challenger_loudly(tmp_path: Path, repo_root: Path) -> None:
-    cfg = _cfg("pkg_chall", promote_auc=0.99)
-    train_tiny_model(feature_names(cfg.features), tmp_path / "model")  # the stage checks feature coverage
-    register_and_package(cfg, tmp_path / "model", test_roc_auc=0.8)  # registers v1 as challenger only
+    cfg = serving_config("pkg_chall")
+    train_tiny_model(feature_names(cfg.features), tmp_path / "model")
+    register(cfg, tmp_path / "model", "challenger")
     params = tmp_path / "params.yaml"
     OmegaConf.save(to_container(cfg), params)
     drift = tmp_path / "drift_reference.json"
-    drift.write_text(json.dumps({"version": 1}))
+    drift.write_text(json.dumps(online_drift_reference(["activity__events_all"])))
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps(METRICS))
     record_path = tmp_path / "bento_model.json"
     cmd = [sys.executable, str(repo_root / "stages" / "package.py"), "--model-dir", str(tmp_path / "model")]
-    cmd += ["--drift-reference", str(drift), "--record", str(record_path), "--params", str(params)]
+    cmd += ["--drift-reference", str(drift), "--metrics", str(metrics), "--record", str(record_path)]
+    cmd += ["--params", str(params)]
+    outputs = []
     for _ in range(2):
         done = subprocess.run(cmd, env=dict(os.environ), capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
-        assert "NO @champion" in done.stderr and "challenger" in done.stderr
-    record = json.loads(record_path.read_text())
-    assert record == {
-        "alias": "challenger",
-        "bento_model_tag": "pkg_chall:mlflow-v1",
-        "is_champion": False,
-        "mlflow_version": "1",
-        "model_uri": "models:/pkg_chall@challenger",
-        "registered_model": "pkg_chall",
-    }
-
-
-def test_metadata_round_trip_and_errors() -> None:
-    cfg = Config()
-    meta = {"model_name": "lightgbm", "feature_names": FEATURES, "threshold": 0.42}
-    built = build_metadata(
-        meta,
-        registered_model="churn",
-        model_version="3",
-        model_alias="champion",
-        serve=cfg.serve,
-        features=cfg.features,
+        assert "WARNING" in done.stderr and "no @champion" in done.stderr
+        outputs.append(record_path.read_bytes())
+    assert outputs[0] == outputs[1], "a re-run writes byte-identical records"
+    record = json.loads(outputs[0])
+    assert (record["alias"], record["is_champion"], record["model_uri"]) == (
+        "challenger",
+        False,
+        "models:/pkg_chall@challenger",
     )
-    settings = ServingSettings.from_metadata(json.loads(json.dumps(built)))
-    assert settings.feature_names == tuple(FEATURES) and settings.threshold == 0.42
-    assert settings.features == cfg.features
-    assert settings.api_keys_env == cfg.serve.api_keys_env
-    with pytest.raises(MetadataError, match="threshold"):
-        build_metadata(
-            {"model_name": "x", "feature_names": []},
-            registered_model="c",
-            model_version="1",
-            model_alias="champion",
-            serve=cfg.serve,
-            features=cfg.features,
-        )
-    broken = dict(built)
-    del broken["feature_names"]
-    with pytest.raises(MetadataError, match="feature_names"):
-        ServingSettings.from_metadata(broken)
+    assert "mlflow_version" not in record and not any("version" in k for k in record), "nothing run-dependent"
+    missing = subprocess.run(
+        [
+            *cmd[:6],
+            "--metrics",
+            str(tmp_path / "none.json"),
+            "--record",
+            str(record_path),
+            "--params",
+            str(params),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missing.returncode != 0 and "--metrics" in missing.stderr
+
+
+def _edit_metadata(tag: str, edit: Any) -> None:
+    path = _store_entry(tag) / "model.yaml"
+    info = yaml.safe_load(path.read_text())
+    metadata = json.loads(info["metadata"][METADATA_KEY])
+    edit(metadata)
+    info["metadata"][METADATA_KEY] = json.dumps(metadata)
+    path.write_text(yaml.safe_dump(info))
+
+
+@pytest.mark.slow
+def test_a_store_entry_that_cannot_serve_fails_with_one_clear_message(tmp_path: Path) -> None:
+    cfg = serving_config("pkg_bad")
+    model, _ = train_tiny_model(feature_names(cfg.features), tmp_path / "model")
+    register(cfg, tmp_path / "model", "champion")
+
+    def fresh() -> str:
+        return package(
+            cfg, tmp_path / "model", METRICS, online_drift_reference(model.feature_names[:3])
+        ).record.bento_model_tag
+
+    tag = fresh()
+    model_file = model_dir_of(_store_entry(tag) / "mlflow_model") / "model.txt"
+    model_file.write_bytes(model_file.read_bytes()[:200])
+    with pytest.raises(ModelLoadError, match="differ from what was packaged") as truncated:
+        load_served_model(tag)
+    assert tag in str(truncated.value) and "\n" not in str(truncated.value)
+
+    tag = fresh()
+    (_store_entry(tag) / "mlflow_model" / "python_model.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(ModelLoadError, match="corrupt"):
+        load_served_model(tag)
+
+    tag = fresh()
+    _edit_metadata(tag, lambda m: m.pop("threshold"))
+    with pytest.raises(ModelLoadError, match="lacks key 'threshold'"):
+        load_served_model(tag)
+
+    tag = fresh()
+    _edit_metadata(tag, lambda m: m.__setitem__("feature_names", list(reversed(m["feature_names"]))))
+    with pytest.raises(ModelLoadError, match="feature-list mismatch"):
+        load_served_model(tag)
+
+    tag = fresh()
+    (_store_entry(tag) / "drift_reference.json").write_text(json.dumps({"online": {}}))
+    with pytest.raises(ModelLoadError, match="differ from what was packaged"):
+        load_served_model(tag)
+
+    with pytest.raises(ModelLoadError, match="not in the BentoML store"):
+        load_served_model("pkg_bad:doesnotexist")
+    assert load_served_model(fresh()).settings.registered_model == "pkg_bad", "re-packaging repairs it"
+
+
+def test_metadata_round_trip_and_errors(tmp_path: Path) -> None:
+    cfg = Config()
+    cfg.serve.top_reasons = 3
+    model, _ = train_tiny_model(["a", "b"], tmp_path / "model")
+    settings = settings_for(model, cfg)
+    assert settings.feature_names == ("a", "b") and settings.threshold == model.threshold
+    assert settings.features == cfg.features and settings.serve == cfg.serve
+    assert settings.limits().min_ts_ms == 946_684_800_000
     with pytest.raises(MetadataError, match="metadata_version"):
-        ServingSettings.from_metadata({**built, "metadata_version": 99})
+        ServingSettings.from_metadata({"metadata_version": 1})
+    with pytest.raises(MetadataError, match="lacks key 'model'"):
+        ServingSettings.from_metadata({"metadata_version": 2})
 
 
 def test_feature_coverage_check() -> None:

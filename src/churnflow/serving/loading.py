@@ -27,7 +27,7 @@ from churnflow.features import feature_names as computed_feature_names
 from churnflow.models.artifact import ChurnModel, load_churn_model, model_dir_sha256
 from churnflow.models.contributions import feature_contributions
 from churnflow.monitoring.online import RollingDrift
-from churnflow.serving.settings import MetadataError, ServingSettings
+from churnflow.serving.settings import MetadataError, ServingSettings, from_bento_metadata
 
 #: Environment variable naming the BentoML model tag to serve.
 MODEL_TAG_ENV = "CHURNFLOW_BENTO_MODEL"
@@ -121,13 +121,14 @@ def load_served_model(tag: str) -> ServedModel:
         raise _fail(tag, f"the store entry is unreadable ({type(exc).__name__}: {exc})") from None
     tag = str(stored.tag)
     try:
-        settings = ServingSettings.from_metadata(dict(stored.info.metadata))
+        metadata = from_bento_metadata(dict(stored.info.metadata))
+        settings = ServingSettings.from_metadata(metadata)
     except MetadataError as exc:
         raise _fail(tag, str(exc)) from None
     root = Path(stored.path)
     drift_path = root / DRIFT_REFERENCE_FILE
     drift_bytes = drift_path.read_bytes() if drift_path.is_file() else None
-    recorded = (stored.info.metadata.get("registry") or {}).get("store_sha256")
+    recorded = (metadata.get("registry") or {}).get("store_sha256")
     actual = (
         store_sha256(root / MLFLOW_MODEL_DIR, drift_bytes) if (root / MLFLOW_MODEL_DIR).is_dir() else None
     )

@@ -34,7 +34,12 @@ from churnflow.serving.loading import (
     model_dir_of,
     store_sha256,
 )
-from churnflow.serving.settings import build_metadata, check_feature_coverage, deterministic_part
+from churnflow.serving.settings import (
+    build_metadata,
+    check_feature_coverage,
+    deterministic_part,
+    to_bento_metadata,
+)
 
 PREFERRED_ALIASES: tuple[str, ...] = ("champion", "challenger")
 #: Blocks of ``reports/metrics.json`` copied as they are into the metadata.
@@ -241,7 +246,7 @@ def package_model(
         with contextlib.suppress(NotFound):
             bentoml.models.delete(tag)
         with bentoml.models.create(
-            tag, labels={"alias": ref.alias, "registered_model": name}, metadata=metadata
+            tag, labels={"alias": ref.alias, "registered_model": name}, metadata=to_bento_metadata(metadata)
         ) as model:
             shutil.copytree(local, Path(model.path) / MLFLOW_MODEL_DIR)
             if drift_bytes is not None:

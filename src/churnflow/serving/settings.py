@@ -24,6 +24,37 @@ from churnflow.serving.schemas import ApiLimits
 
 #: Bumped on any incompatible change of the metadata layout.
 METADATA_VERSION = 2
+#: The BentoML model metadata key holding the serving metadata as one JSON string (BentoML metadata cannot
+#: hold None values; a JSON string keeps every value exactly).
+METADATA_KEY = "churnflow_serving"
+
+
+def to_bento_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The BentoML metadata for :func:`build_metadata`'s dict: the JSON plus a few readable fields."""
+    import json
+
+    return {
+        METADATA_KEY: json.dumps(metadata, sort_keys=True),
+        "metadata_version": metadata["metadata_version"],
+        "registered_model": metadata["model"]["registered_model"],
+        "alias": metadata["model"]["alias"],
+    }
+
+
+def from_bento_metadata(bento_metadata: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`to_bento_metadata`; MetadataError when the key is missing or not JSON."""
+    import json
+
+    text = bento_metadata.get(METADATA_KEY)
+    if not isinstance(text, str):
+        raise MetadataError(f"model metadata lacks key {METADATA_KEY!r}: re-run the package stage")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise MetadataError(f"model metadata {METADATA_KEY!r} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise MetadataError(f"model metadata {METADATA_KEY!r} is not a JSON object")
+    return value
 
 
 class MetadataError(ValueError):
