@@ -217,6 +217,14 @@ def check_event_columns(schema: pl.Schema) -> None:
         raise FeatureInputError(f"events: missing column(s) {missing}")
 
 
+def check_ts(nulls: int, lo: int | None, hi: int | None) -> None:
+    """Raise :class:`FeatureInputError` for null timestamps or epoch ms ``lo``..``hi`` outside the range."""
+    if nulls:
+        raise FeatureInputError(f"events.ts: {nulls} null timestamp(s)")
+    if lo is not None and hi is not None and (lo < 0 or hi >= TS_LIMIT):
+        raise FeatureInputError(f"events.ts: epoch ms outside [0, 2**{TS_BITS}) (min {lo}, max {hi})")
+
+
 def event_columns(schema: pl.Schema) -> dict[str, pl.Expr]:
     """Raw input → typed per-event columns (name → expression over the raw columns).
 

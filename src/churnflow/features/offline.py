@@ -35,6 +35,7 @@ from churnflow.features.columns import (
     FeatureInputError,
     as_string,
     check_event_columns,
+    check_ts,
     context_columns,
     epoch_ms,
     event_columns,
@@ -90,11 +91,7 @@ def prepare_events(events: pl.LazyFrame, users: pl.DataFrame) -> pl.LazyFrame:
     stats = events.select(
         ts.min().alias("ts_min"), ts.max().alias("ts_max"), pl.col("ts").null_count().alias("ts_nulls")
     ).collect()
-    if stats["ts_nulls"][0]:
-        raise FeatureInputError(f"events.ts: {stats['ts_nulls'][0]} null timestamp(s)")
-    lo, hi = stats["ts_min"][0], stats["ts_max"][0]
-    if lo is not None and (lo < 0 or hi >= TS_LIMIT):
-        raise FeatureInputError(f"events.ts: epoch ms outside [0, 2**{TS_BITS}) (min {lo}, max {hi})")
+    check_ts(stats["ts_nulls"][0], stats["ts_min"][0], stats["ts_max"][0])
     return (
         events.select(as_string("user_id", schema["user_id"]), **event_columns(schema))
         .join(users.lazy(), on="user_id", how="inner")

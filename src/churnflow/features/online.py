@@ -23,11 +23,11 @@ from churnflow.config.features import FeaturesConfig
 from churnflow.features.columns import (
     DAY_MS,
     REQUIRED_EVENT_COLUMNS,
-    TS_BITS,
     TS_COLUMNS,
     TS_LIMIT,
     FeatureInputError,
     check_event_columns,
+    check_ts,
     context_columns,
     event_columns,
     key_columns,
@@ -80,10 +80,7 @@ def _event_arrays(events: pl.DataFrame) -> dict[str, Array]:
         c: (values[i], None if ok[i].all() else ok[i]) for i, c in enumerate(_SELECTED)
     }
     ts = arrays["ts_ms"][0]
-    if ts.size and (ts.min() < 0 or ts.max() >= TS_LIMIT):
-        raise FeatureInputError(
-            f"events.ts: epoch ms outside [0, 2**{TS_BITS}) (min {ts.min()}, max {ts.max()})"
-        )
+    check_ts(0, int(ts.min()) if ts.size else None, int(ts.max()) if ts.size else None)
     return arrays
 
 
@@ -153,9 +150,7 @@ def compute_feature_row(events: pl.DataFrame, cutoff_ms: int, cfg: FeaturesConfi
     offsets = tuple(window_offsets(cfg))
     names, pairs = _window_keys(tuple(cfg.windows_days), offsets)
     check_event_columns(events.collect_schema())
-    nulls = events.get_column("ts").null_count()
-    if nulls:
-        raise FeatureInputError(f"events.ts: {nulls} null timestamp(s)")
+    check_ts(events.get_column("ts").null_count(), None, None)
     arrays = _event_arrays(events)
     ts = arrays["ts_ms"][0]
     keep = ts < cutoff_ms
