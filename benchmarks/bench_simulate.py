@@ -34,8 +34,9 @@ from churnflow.simulate import simulate_to_dir
 t0 = time.perf_counter()
 s = simulate_to_dir(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), gzip=sys.argv[4] == "1", progress=True)
 wall = time.perf_counter() - t0
-print(json.dumps({"summary": s.to_dict(), "wall_s": wall,
-                  "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"summary": s.to_dict(), "wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
+                  "peak_rss_bytes": ru.ru_maxrss * 1024}))
 """
 
 
@@ -84,6 +85,8 @@ def main(
         "n_events": n_events,
         "n_users": child["summary"]["n_users"],
         "wall_s": round(child["wall_s"], 2),
+        "cpu_s": round(child["cpu_s"], 2),
+        "load_average_1min_after": round(__import__("os").getloadavg()[0], 2),
         "events_per_s": round(events_per_s),
         "peak_rss_bytes": child["peak_rss_bytes"],
         "peak_rss_gib": round(child["peak_rss_bytes"] / 1024**3, 3),
@@ -96,22 +99,44 @@ def main(
         "output": str(out),
     }
     if calibrate:
+        import gzip as gzip_mod
+        import shutil
+
         import polars as pl
 
-        from churnflow.simulate.calibration import calibration_table, format_table
+        from churnflow.simulate import load_ground_truth
+        from churnflow.simulate.calibration import (
+            behaviour_rates,
+            calibration_table,
+            format_rates,
+            format_table,
+            published_rates,
+        )
+        from churnflow.simulate.presets import get_preset
 
         t0 = time.perf_counter()
-        source = pl.scan_ndjson(events_file, infer_schema_length=10_000) if not gzip else None
-        if source is None:
-            from churnflow.simulate.calibration import read_events
-
-            source = read_events(str(events_file)).lazy()
-        rows = calibration_table(source, preset, result["n_users"])
+        plain = events_file
+        if gzip:  # scan a decompressed copy (streaming), removed afterwards
+            plain = events_file.with_name("events.plain.tmp")
+            with gzip_mod.open(events_file, "rb") as src, plain.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 16 * 1024 * 1024)
+        try:
+            source = pl.scan_ndjson(plain, infer_schema_length=10_000)
+            rows = calibration_table(source, preset, result["n_users"])
+            truth = load_ground_truth(out)
+            assert truth is not None
+            rates = behaviour_rates(source, truth, get_preset(preset).n_days)
+        finally:
+            if plain != events_file:
+                plain.unlink(missing_ok=True)
         result["calibration"] = [asdict(r) for r in rows]
         result["calibration_all_within_15pct"] = all(r.within for r in rows)
+        result["rates"] = rates
+        result["rates_published_mini"] = published_rates()
         result["calibration_seconds"] = round(time.perf_counter() - t0, 1)
         print(format_table(rows))
-    print(json.dumps({k: v for k, v in result.items() if k != "calibration"}, indent=2))
+        print(format_rates({preset: rates}, published_rates()))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("calibration", "rates")}, indent=2))
     write_json(ROOT / "benchmarks" / "results" / f"simulate_{preset}.json", result)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
 import polars as pl
 
 from churnflow.data.schema import PAGES
@@ -165,3 +166,88 @@ def read_events(path: str) -> pl.DataFrame:
         with gzip.open(path, "rb") as fh:
             return pl.read_ndjson(io.BytesIO(fh.read()), infer_schema_length=None)
     return pl.read_ndjson(path, infer_schema_length=None)
+
+
+# --- behaviour as rates (any window length) ---------------------------------------------------------------
+
+#: the published mini file's figures as rates: per distinct user and day of its 63-day window
+PUBLISHED_MINI_DAYS: Final[int] = 63
+_LOGGED_IN_EVENTS: Final[int] = 278_154
+
+
+def published_rates() -> dict[str, float]:
+    """The published mini figures as rates (per distinct user per window day; page shares; churn/month)."""
+    users, days = PUBLISHED_MINI["users"], PUBLISHED_MINI_DAYS
+    out = {
+        "events_per_user_day": _LOGGED_IN_EVENTS / users / days,
+        "songs_per_user_day": PUBLISHED_MINI_PAGES["NextSong"] / users / days,
+        "sessions_per_user_day": PUBLISHED_MINI["sessions"] / users / days,
+        "paid_event_share": PUBLISHED_MINI["paid_event_share"],
+        "advert_free_share": PUBLISHED_MINI["advert_free_share"],
+        "cancellations_per_user_month": PUBLISHED_MINI["churners"] / users * 30.0 / days,
+    }
+    for page, n in PUBLISHED_MINI_PAGES.items():
+        out[f"share:{page}"] = n / _LOGGED_IN_EVENTS
+    return out
+
+
+def behaviour_rates(
+    events: pl.DataFrame | pl.LazyFrame, truth: pl.DataFrame, n_days: int
+) -> dict[str, float]:
+    """Rates of a simulated world that do not depend on its size or length.
+
+    Per distinct user per window day (the published file's definition, comparable only between windows of
+    the same length and inflow) and per *customer-day* (a day on which a user has registered and not yet
+    decided to leave, from the truth sidecar): events, songs and sessions; page shares of logged-in events;
+    paid share of all events; share of adverts heard by free users; churn per customer-month (all decisions
+    to leave, and observed cancellations); customers at the start, middle and end of the window.
+    """
+    m = marginals(events)
+    users = m["users"]
+    reg = truth["reg_day"].to_numpy()
+    dec = truth["decision_day"].fill_null(float("nan")).to_numpy()
+    gone = np.where(np.isnan(dec), np.inf, dec)
+    lo, hi = np.clip(reg, 0.0, n_days), np.clip(gone, 0.0, n_days)
+    customer_days = float(np.maximum(hi - lo, 0.0).sum())
+    logged = m["events"] - m["anonymous_events"]
+    decisions = float((gone < n_days).sum())
+
+    def customers(day: float) -> float:
+        return float(((reg <= day) & (gone > day)).sum())
+
+    out = {
+        "events_per_user_day": logged / users / n_days,
+        "songs_per_user_day": m["songs_per_user"] / n_days,
+        "sessions_per_user_day": m["sessions_per_user"] / n_days,
+        "events_per_customer_day": logged / customer_days,
+        "songs_per_customer_day": m["page:NextSong"] / customer_days,
+        "sessions_per_customer_day": m["sessions_per_user"] * users / customer_days,
+        "paid_event_share": m["paid_event_share"],
+        "advert_free_share": m["advert_free_share"],
+        "cancellations_per_user_month": m["churners"] / users * 30.0 / n_days,
+        "cancellations_per_customer_month": m["churners"] / customer_days * 30.0,
+        "churn_per_customer_month": decisions / customer_days * 30.0,
+        "customers_start": customers(0.0),
+        "customers_middle": customers(n_days / 2),
+        "customers_end": customers(n_days - 1e-9),
+        "customer_days": customer_days,
+    }
+    for page in PUBLISHED_MINI_PAGES:
+        out[f"share:{page}"] = m[f"page:{page}"] / logged
+    return out
+
+
+def format_rates(columns: dict[str, dict[str, float]], reference: dict[str, float]) -> str:
+    """A Markdown table of rates: one column per world (``columns``), the published value beside."""
+    names = list(next(iter(columns.values())))
+    head = "| rate | published mini | " + " | ".join(columns) + " |"
+    lines = [head, "|---|---:|" + "---:|" * len(columns)]
+    for name in names:
+        ref = reference.get(name)
+        cells = []
+        for values in columns.values():
+            v = values[name]
+            ratio = f" ({v / ref:.2f})" if ref else ""
+            cells.append(f"{v:,.4g}{ratio}")
+        lines.append(f"| {name} | {'' if ref is None else f'{ref:,.4g}'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -182,7 +182,8 @@ def latent_states(truth: pl.DataFrame, keys: pl.DataFrame) -> _State:
     rows = np.fromiter((index[u] for u in users), dtype=np.int64, count=len(users))
     m = rows.size
     t = truth.select(
-        "engagement", "sat_trait", "paid_at_start", "reg_day", "first_session_day", "decision_day",
+        "engagement", "sat_trait", "paid_at_start", "paid_at_window_start", "reg_day", "first_session_day",
+        "decision_day",
         "decision_kind", pl.col("registration").cast(_TS).dt.epoch("ms").fill_null(-1).alias("reg_ms"),
     )[rows]  # fmt: skip
     sat_prev = _sat_at(truth, rows, c - 1)
@@ -248,7 +249,7 @@ def latent_states(truth: pl.DataFrame, keys: pl.DataFrame) -> _State:
         last_last_ms=last["session_last_ms"].fill_null(-1).to_numpy(),
         last_kind=last["session_kind"].fill_null(0).to_numpy().astype(np.int8),
         paid=np.where(
-            has, last["session_paid_after"].fill_null(False).to_numpy(), t["paid_at_start"].to_numpy()
+            has, last["session_paid_after"].fill_null(False).to_numpy(), t["paid_at_window_start"].to_numpy()
         ),
         last_gap_mean=last["session_gap_mean"].fill_null(np.nan).to_numpy(),
         final_started=cancel_ms >= 0,

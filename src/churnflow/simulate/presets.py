@@ -104,9 +104,9 @@ class WorldParams:
     help: float = 0.00785
     about: float = 0.0022
     error: float = 0.00135
-    ads_free: float = 0.089
+    ads_free: float = 0.090
     ads_paid: float = 0.00135
-    upgrade_page_free: float = 0.0085
+    upgrade_page_free: float = 0.0099
     downgrade_page_paid: float = 0.0139
     logouts_per_session: float = 1.4
     anon_extra_per_logout: float = 0.56  # Logged Out events per logout beyond the Home + Login pair
@@ -118,8 +118,8 @@ class WorldParams:
     # level: initial paid probability logistic in e; per-session switch probabilities
     paid_intercept: float = -0.95
     paid_eng: float = 0.8
-    upgrade_per_session: float = 0.33
-    downgrade_per_session: float = 0.038
+    upgrade_per_session: float = 0.19
+    downgrade_per_session: float = 0.040
     downgrade_sat: float = -0.6
     # registration: new customers register at a steady rate per day (a share of the customers at the
     # start); the customers at the start are the survivors of the same inflow over history_days, so the

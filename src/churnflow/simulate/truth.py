@@ -2,12 +2,14 @@
 
 Sidecar columns (one row per simulated user):
 
-* observed churn and activity: ``user_id``, ``registration``, ``paid_at_start``, ``engagement``,
+* observed churn and activity: ``user_id``, ``registration``, ``paid_at_start`` (paid at sign-up: a
+  trait), ``engagement``,
   ``churn_kind`` ("cancel" | "silent" | null), ``churn_ts`` (cancel: the Cancellation Confirmation's ts;
   silent: the moment the user was gone — the decision, or the end of the session they were in; after
   their last event), ``first_event_ts``, ``last_event_ts``, ``n_events``;
 * the latent daily state: ``hazard_start`` (start of day 0), ``hazard`` (daily churn probability) and
-  ``satisfaction`` (list over ``hazard_days`` days), ``sat_trait`` (z of the satisfaction mean);
+  ``satisfaction`` (list over ``hazard_days`` days), ``sat_trait`` (z of the satisfaction mean),
+  ``paid_at_window_start`` (the level at the window's start, or at registration);
 * what the Monte-Carlo oracle needs (``churnflow.simulate.oracle``), times in days from ``hazard_start``:
   ``reg_day``, ``first_session_day``, ``decision_day``/``decision_kind`` (the decision to leave inside the
   window, observed or not), per session (lists, in time order) ``session_start_day``, ``session_end_day``
@@ -47,6 +49,7 @@ TRUTH_COLUMNS: Final[tuple[str, ...]] = (
 #: the columns the Monte-Carlo oracle reads on top of ``TRUTH_COLUMNS``
 ORACLE_COLUMNS: Final[tuple[str, ...]] = (
     "sat_trait",
+    "paid_at_window_start",
     "reg_day",
     "first_session_day",
     "decision_day",

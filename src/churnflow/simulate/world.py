@@ -48,7 +48,8 @@ class Users:
     n: int
     engagement: np.ndarray
     sat_trait: np.ndarray  # z: the satisfaction mean is sat_mu_sd z + sat_free_shift free
-    paid0: np.ndarray  # bool: paid at the start (or at registration); free = ~paid0 drives mean and hazard
+    paid0: np.ndarray  # bool: paid at sign-up (a trait: free = ~paid0 lowers the mean and raises the hazard)
+    level0: np.ndarray  # bool: paid at the window's start (customers) or at registration (newcomers)
     reg_days: np.ndarray  # registration, in days from the start (negative: before the window)
     sat: np.ndarray
     hazard: np.ndarray
@@ -318,14 +319,15 @@ def draw_final_songs(rng: np.random.Generator, regime: Regime, day: np.ndarray) 
 
 def _customers_at_start(
     rng: np.random.Generator, preset: Preset, regime: Regime, n: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``n`` customers at the start of the window: survivors of a steady inflow over ``history_days``.
 
     Candidates register uniformly over the ``history_days`` before the window and live through the same
     satisfaction and hazard engine (parameters of the day before the window); those still customers at
     day 0 are kept, in draw order, until ``n`` are found. So the customer base starts in its steady state
     (survivors are the more engaged and satisfied, as in a long-running service) and stays there.
-    Returns engagement, satisfaction trait, paid-at-start, registration day and satisfaction on day -1.
+    Returns engagement, satisfaction trait, paid at sign-up, registration day, satisfaction on day -1 and
+    the level at the start (``_level_after``).
     """
     p = regime.at(-1)
     history = p.history_days
@@ -351,10 +353,36 @@ def _customers_at_start(
             cum += -np.log1p(-hazard).sum(axis=1)
             s = sat[:, -1]
         alive = np.flatnonzero(cum < threshold)[: n - n_found]
-        found.append((e[alive], z[alive], paid0[alive], reg[alive], s[alive]))
+        level = _level_after(rng, p, e[alive], s[alive], paid0[alive], -reg[alive])
+        found.append((e[alive], z[alive], paid0[alive], reg[alive], s[alive], level))
         n_found += alive.size
     cols = [np.concatenate(c) for c in zip(*found, strict=True)]
-    return cols[0], cols[1], cols[2], cols[3], cols[4]
+    return cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]
+
+
+def _level_after(
+    rng: np.random.Generator,
+    p: WorldParams,
+    e: np.ndarray,
+    s: np.ndarray,
+    paid0: np.ndarray,
+    tenure: np.ndarray,
+) -> np.ndarray:
+    """Level at the window's start of customers who signed up ``tenure`` days before at level ``paid0``.
+
+    The level is a two-state chain over sessions (upgrade with ``upgrade_per_session`` when free, downgrade
+    with ``downgrade_per_session exp(downgrade_sat s)`` when paid); after k sessions P(paid) =
+    pi + (paid0 - pi) (1 - u - d)^k with pi = u / (u + d), k = tenure / mean gap, at today's satisfaction.
+    """
+    up = p.upgrade_per_session
+    down = p.downgrade_per_session * np.exp(p.downgrade_sat * s)
+    pi = up / (up + down)
+    gap = np.clip(p.gap_days * np.exp(-p.gap_eng * e), p.gap_min_days, p.gap_max_days) * np.exp(
+        -p.gap_sat * s
+    )
+    k = tenure / gap
+    prob = pi + (paid0 - pi) * (1.0 - up - down) ** k
+    return _stratified_uniform(rng, e.size) < prob  # each user's law; steadier totals
 
 
 def simulate_users(rng: np.random.Generator, preset: Preset, regime: Regime) -> Users:
@@ -371,7 +399,7 @@ def simulate_users(rng: np.random.Generator, preset: Preset, regime: Regime) -> 
     p0 = regime.at(-1)
     n_start = round(n / (1.0 + p0.registrations_per_day * preset.n_days))
     n_new = n - n_start
-    e0, z0, paid_start, reg0, s0 = _customers_at_start(rng, preset, regime, n_start)
+    e0, z0, paid_start, reg0, s0, level_start = _customers_at_start(rng, preset, regime, n_start)
     e1 = _stratified_normal(rng, n_new)
     z1 = _stratified_normal(rng, n_new)
     paid1 = rng.random(n_new) < 1.0 / (1.0 + np.exp(-(p0.paid_intercept + p0.paid_eng * e1)))
@@ -382,6 +410,7 @@ def simulate_users(rng: np.random.Generator, preset: Preset, regime: Regime) -> 
     e = np.concatenate([e0, e1])[order]
     z = np.concatenate([z0, z1])[order]
     paid0 = np.concatenate([paid_start, paid1])[order]
+    level0 = np.concatenate([level_start, paid1])[order]
     reg_days = np.concatenate([reg0, reg1])[order]
     s_init = np.concatenate([s0, s1])[order]
     free = ~paid0
@@ -405,6 +434,7 @@ def simulate_users(rng: np.random.Generator, preset: Preset, regime: Regime) -> 
         engagement=e,
         sat_trait=z,
         paid0=paid0,
+        level0=level0,
         reg_days=reg_days,
         sat=sat,
         hazard=hazard,
@@ -441,7 +471,7 @@ def simulate_sessions(rng: np.random.Generator, preset: Preset, regime: Regime, 
     stop = np.where(np.isnan(decision), float(preset.n_days), np.minimum(decision, preset.n_days))
     zeros = np.zeros(n, dtype=np.int64)
     draws, last_end, paid = renew_sessions(
-        rng, regime, users.engagement, users.sat, zeros, users.first_session, stop, users.paid0,
+        rng, regime, users.engagement, users.sat, zeros, users.first_session, stop, users.level0,
         np.full(n, -np.inf),
     )  # fmt: skip
     cancel = np.flatnonzero(users.decision_kind == KIND_CANCEL)
