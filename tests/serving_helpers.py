@@ -214,3 +214,82 @@ def settings_for(model: ChurnModel, cfg: Config, alias: str = "champion") -> Any
         registry={"served_version": "1", "champion": None, "challenger": None},
     )
     return ServingSettings.from_metadata(json.loads(json.dumps(metadata)))
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A real ``bentoml serve churnflow.serving.service:ChurnService`` on 127.0.0.1 (context manager)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path, workers: int | None = None) -> None:
+        import os
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {**os.environ, **env}
+        if workers is not None:
+            self.env["CHURNFLOW_WORKERS"] = str(workers)
+        self.cwd = cwd
+        self.proc: Any = None
+
+    def start(self) -> Server:
+        """Start the process (does not wait)."""
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "bentoml", "serve", "churnflow.serving.service:ChurnService"]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        return self
+
+    def log(self) -> str:
+        """Everything the server printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout_s: float = 240) -> Server:
+        """Poll ``/readyz`` until 200; AssertionError with the log tail if the process dies or times out."""
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"server exited {self.proc.returncode}:\n{self.log()[-3000:]}"
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"bentoml serve not ready after {timeout_s}s:\n{self.log()[-3000:]}")
+
+    def stop(self) -> None:
+        """Terminate (then kill) the process and close the log."""
+        import subprocess
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+
+    def __enter__(self) -> Server:
+        return self.start().wait_ready()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
