@@ -11,6 +11,7 @@ its traceback, never with the body).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -137,6 +138,7 @@ def build_app(get_state: Callable[[], ServiceState]) -> Starlette:
                 model_sha256=s.model_sha256,
                 feature_count=len(s.feature_names),
                 uptime_s=round(time.monotonic() - state.started, 3),
+                worker_pid=os.getpid(),
                 auth=state.auth_mode,  # type: ignore[arg-type]
                 rate_limit_storage=state.rate_limit_storage,
             )

@@ -216,6 +216,7 @@ class HealthResponse(msgspec.Struct, kw_only=True):
     model_sha256: str
     feature_count: int
     uptime_s: float
+    worker_pid: int
     auth: Literal["api_keys", "insecure_dev"]
     rate_limit_storage: str
 

@@ -12,105 +12,23 @@ access log are off: the guard middleware counts requests under bounded labels an
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
-from dataclasses import dataclass
 
 import bentoml
 
-from churnflow.config.serve import ServeConfig
 from churnflow.monitoring.online import RollingDrift
 from churnflow.serving.app import ServiceState, build_app
-from churnflow.serving.auth import (
-    INSECURE_DEV_ENV,
-    KeyConfigError,
-    KeyRing,
-    insecure_dev_enabled,
-    parse_entries,
-    read_key_entries,
-)
 from churnflow.serving.limits_middleware import GuardMiddleware
-from churnflow.serving.loading import ModelLoadError, ServedModel, load_served_model, model_tag_from_env
+from churnflow.serving.loading import ServedModel
 from churnflow.serving.metrics import service_metrics
 from churnflow.serving.openapi import build_openapi
-from churnflow.serving.ratelimit import (
-    RateLimits,
-    StorageUnavailable,
-    check_storage,
-    is_shared,
-    redacted,
-    storage_uri,
-)
+from churnflow.serving.ratelimit import RateLimits, redacted
 from churnflow.serving.scoring import Scorer
+from churnflow.serving.startup import prepare_or_exit
 
 logger = logging.getLogger("churnflow.serving")
-#: Environment variable that overrides ``serve.workers``.
-WORKERS_ENV = "CHURNFLOW_WORKERS"
-#: Exit status of a refused start-up.
-EXIT_REFUSED = 2
 
-
-class StartupError(RuntimeError):
-    """The service must not start (the message says why and what to set)."""
-
-
-@dataclass(frozen=True)
-class Startup:
-    """Everything checked before BentoML starts a worker."""
-
-    served: ServedModel
-    keyring: KeyRing | None
-    key_source: str
-    storage: str
-    workers: int
-
-
-def prepare() -> Startup:
-    """Load and check the model, keys, storage and worker count; StartupError/ModelLoadError if unusable."""
-    served = load_served_model(model_tag_from_env(ServeConfig().bento_model_name))
-    serve = served.settings.serve
-    entries, source = read_key_entries(serve.api_keys_env)
-    keys = parse_entries(entries, serve.default_requests_per_hour, serve.min_key_length)
-    if not keys and not insecure_dev_enabled():
-        raise StartupError(
-            f"no API keys: set ${serve.api_keys_env} to 'key:requests_per_hour' entries (or "
-            f"$CHURNFLOW_API_KEYS_FILE to a file of them); for local development only, "
-            f"{INSECURE_DEV_ENV}=1 serves without keys"
-        )
-    uri = storage_uri(serve.rate_limit_storage)
-    check_storage(uri)
-    workers = int(os.environ.get(WORKERS_ENV) or serve.workers)
-    if workers < 1:
-        raise StartupError(f"workers must be >= 1, got {workers}")
-    if workers > 1 and not is_shared(uri):
-        raise StartupError(
-            f"{workers} workers with rate-limit storage {uri!r}: in-process counters would multiply every "
-            "limit by the number of workers; set serve.rate_limit_storage (or $CHURNFLOW_RATE_LIMIT_STORAGE) "
-            "to redis://host:port, or use one worker"
-        )
-    return Startup(served, KeyRing(keys) if keys else None, source, uri, workers)
-
-
-def _prepare_or_exit() -> Startup:
-    """:func:`prepare`, or print one line to stderr and exit with :data:`EXIT_REFUSED`."""
-    try:
-        startup = prepare()
-    except (ModelLoadError, StartupError, KeyConfigError, StorageUnavailable, ValueError) as exc:
-        print(f"churnflow serve: refusing to start: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(EXIT_REFUSED) from None
-    if startup.keyring is None:
-        banner = (
-            f"!!! {INSECURE_DEV_ENV}=1: serving WITHOUT API KEYS. Anyone who can reach this port can use "
-            "every "
-            "endpoint. Local development only. !!!"
-        )
-        print(banner, file=sys.stderr, flush=True)
-        logger.warning(banner)
-    return startup
-
-
-STARTUP = _prepare_or_exit()
+STARTUP = prepare_or_exit()
 
 
 def _state() -> ServiceState:
