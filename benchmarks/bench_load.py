@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,12 +124,12 @@ def time_churnflow(path: Path, out_dir: Path, events_out: Path | None = None) ->
     }
 
 
-def time_pandas(path: Path) -> dict[str, Any]:
-    """A plain ``pandas.read_json(lines=True)`` on ``path``; seconds and MB/s."""
+def time_reader(path: Path, read: Callable[[Path], Any]) -> dict[str, Any]:
+    """Time one reference reader on ``path``: seconds, MB/s, rows read and peak RSS."""
     size = path.stat().st_size
     start = time.perf_counter()
     with PeakRss() as rss:
-        frame = pd.read_json(path, lines=True)
+        frame = read(path)
     seconds = time.perf_counter() - start
     return {
         "bytes": size,
@@ -139,18 +140,14 @@ def time_pandas(path: Path) -> dict[str, Any]:
     }
 
 
-def time_polars_bare(path: Path) -> dict[str, Any]:
-    """The decoding floor: ``pl.read_ndjson`` with the raw schema on ``path`` (no validation, no sort)."""
-    size = path.stat().st_size
-    start = time.perf_counter()
-    frame = pl.read_ndjson(path, schema=RAW_DTYPES)
-    seconds = time.perf_counter() - start
-    return {
-        "bytes": size,
-        "seconds": round(seconds, 3),
-        "mb_per_s": round(size / 1e6 / seconds, 1),
-        "rows": frame.height,
-    }
+def read_pandas(path: Path) -> pd.DataFrame:
+    """The reference: a plain ``pandas.read_json(lines=True)``."""
+    return pd.read_json(path, lines=True)
+
+
+def read_polars_bare(path: Path) -> pl.DataFrame:
+    """The decoding floor: ``pl.read_ndjson`` with the raw schema (no validation, no sort)."""
+    return pl.read_ndjson(path, schema=RAW_DTYPES)
 
 
 def main(
@@ -177,8 +174,8 @@ def main(
         )
         same = prefix(input, pandas_mb, work / "prefix.json")
         small = time_churnflow(same, work) if same != input else whole
-        panda = time_pandas(same)
-        bare = time_polars_bare(same)
+        panda = time_reader(same, read_pandas)
+        bare = time_reader(same, read_polars_bare)
     ratio = small["seconds"] and panda["seconds"] / small["seconds"]
     typer.echo(
         f"same {panda['bytes'] / 1e6:,.0f} MB: churnflow {small['mb_per_s']:.1f} MB/s, "
