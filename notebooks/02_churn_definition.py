@@ -64,9 +64,9 @@ else:
 
 # %% [markdown]
 # ## Retention by cohort and by level (Kaplan–Meier)
-# Days since registration until the first churn the label rules date (cancellation, or the start of an
-# inactivity of `inactivity_days`), censored at the export's end. Users are at risk from their first event
-# in the export (delayed entry), so those registered long before it do not count at early ages.
+# Days from a user's first event in the export until the first churn the label rules date (cancellation,
+# or the start of an inactivity of `inactivity_days`), censored at the export's end; cohorts by
+# registration (customers from before the export, then sign-ups by month), levels at the first event.
 
 # %%
 if not events_path.is_file():
@@ -78,7 +78,7 @@ else:
         Markdown(
             f"{table.height:,} users, {int(table['churned'].sum()):,} churned "
             f"({table['churned'].mean():.1%}); median follow-up {table['duration'].median():.0f} days "
-            "since registration."
+            "from the first event."
         )
     )
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
@@ -92,9 +92,9 @@ else:
             if part.height < 5:
                 continue
             kmf = KaplanMeierFitter(label=f"{group} ({part.height})")
-            kmf.fit(part["duration"].to_numpy(), part["churned"].to_numpy(), entry=part["entry"].to_numpy())
+            kmf.fit(part["duration"].to_numpy(), part["churned"].to_numpy())
             kmf.plot_survival_function(ax=ax, ci_show=True)
-        ax.set_xlabel("days since registration")
+        ax.set_xlabel("days since the first event in the export")
         ax.set_title(
             f"Retention by {column} (level at the first event)"
             if column == "level"

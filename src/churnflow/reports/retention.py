@@ -1,14 +1,16 @@
 """Retention views for the churn-definition notebook: survival from registration, and how the label moves
 with the inactivity threshold. No I/O: events in, frames out.
 
-* :func:`retention_table` — one row per user, for Kaplan–Meier curves with *delayed entry*: a user is
-  observed from the export's first event (``entry`` days after registration), until the first churn the
-  project's label rules date (:func:`churnflow.labels.churn_events`: cancellation, inactivity, downgrade
-  as configured) or, censored, the export's last event. Users who registered before the export are not
-  at risk before they enter, so early durations rest on those who registered inside it (left truncation,
-  handled by lifelines' ``entry``).
-* :func:`inactivity_sensitivity` — the label table rebuilt with other ``inactivity_days``: usable cutoffs,
-  rows, churn rate and the share of churn that is inactivity.
+* :func:`retention_table` — one row per user, for Kaplan–Meier curves: a user is followed from their
+  first event in the export until the first churn the project's label rules date
+  (:func:`churnflow.labels.churn_events`: cancellation, inactivity, downgrade as configured) or,
+  censored, the export's last event. Cohorts are registration periods (users who registered inside the
+  export start at sign-up; earlier customers start when the export does), levels the level at the first
+  event. (Survival since *registration* would need delayed entry, and with the few early entries of a
+  short export its estimate collapses; time since first seen is stable and reads the same way.)
+* :func:`inactivity_sensitivity` — the label table rebuilt with other ``inactivity_days`` (on a seeded
+  sample of users, so the report stays quick on large exports): usable cutoffs, rows, churn rate and the
+  share of churn that is inactivity.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ _DAY_MS = 86_400_000
 
 
 def retention_table(events: pl.DataFrame, cfg: LabelsConfig) -> pl.DataFrame:
-    """``user_id``, ``level`` (at the first event), ``cohort``, ``entry`` and ``duration`` (days since
-    registration), ``churned`` (bool) — one row per logged-in user."""
+    """``user_id``, ``level`` (at the first event), ``cohort``, ``duration`` (days from the first event to
+    the first churn or the export's end) and ``churned`` (bool) — one row per logged-in user."""
     ev = events.filter(pl.col("user_id").is_not_null() & (pl.col("user_id") != ""))
     day0 = ev["ts"].min()
     end = ev["ts"].max()
@@ -53,20 +55,22 @@ def retention_table(events: pl.DataFrame, cfg: LabelsConfig) -> pl.DataFrame:
         "user_id",
         "level",
         cohort.alias("cohort"),
-        days(pl.col("first") - start).alias("entry"),
-        days(stop - start).alias("duration"),
+        # a churn on the first day still needs a positive time at risk
+        days(stop - pl.col("first")).clip(lower_bound=1e-3).alias("duration"),
         pl.col("churn_ts").is_not_null().alias("churned"),
     )
-    # a churn dated on the entry day still needs a positive time at risk
-    return out.with_columns(pl.max_horizontal("duration", pl.col("entry") + 1e-3).alias("duration")).sort(
-        "user_id"
-    )
+    return out.sort("user_id")
 
 
 def inactivity_sensitivity(
-    events: pl.DataFrame, cfg: LabelsConfig, thresholds: Sequence[int]
+    events: pl.DataFrame, cfg: LabelsConfig, thresholds: Sequence[int], max_users: int = 600, seed: int = 0
 ) -> pl.DataFrame:
-    """The label table under each ``inactivity_days`` in ``thresholds`` (other settings as ``cfg``)."""
+    """The label table under each ``inactivity_days`` in ``thresholds`` (other settings as ``cfg``), on up
+    to ``max_users`` users drawn with ``seed`` (the ``users`` column says how many)."""
+    users = events["user_id"].drop_nulls().unique().sort()
+    if users.len() > max_users:
+        users = users.sample(n=max_users, seed=seed).sort()
+        events = events.filter(pl.col("user_id").is_in(users.implode()))
     rows = []
     for days in thresholds:
         labels = build_labels(events, replace(cfg, inactivity_days=int(days))).labels
@@ -74,6 +78,7 @@ def inactivity_sensitivity(
         rows.append(
             {
                 "inactivity_days": int(days),
+                "users": users.len(),
                 "label_window_days": cfg.horizon_days + int(days),
                 "usable_cutoffs": labels["cutoff"].n_unique(),
                 "rows": labels.height,

@@ -1,0 +1,97 @@
+"""The monitor on the real pipeline's outputs: the drift_baseline stage's reference and self-check, and
+`churnflow monitor` on fresh exports — from files and, by default, from the served model's BentoML entry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from churnflow.monitoring.reference import REFERENCE_VERSION
+from tests.e2e.conftest import PipelineRepo
+
+pytestmark = pytest.mark.slow
+
+
+def _export(repo: PipelineRepo, scenario: str, seed: int) -> Path:
+    out = repo.root.parent / f"export_{scenario}_{seed}"
+    if not out.exists():
+        repo.run(
+            "churnflow",
+            "simulate",
+            "--preset",
+            "tiny",
+            "--seed",
+            str(seed),
+            "--scenario",
+            scenario,
+            "--out",
+            str(out),
+        )
+    return out / "events.json"
+
+
+def _monitor(repo: PipelineRepo, events: Path, out: Path, *files: str, check: bool = True):
+    return repo.run("churnflow", "monitor", "--events", str(events), "--out", str(out), *files, check=check)
+
+
+def test_baseline_stage_writes_reference_and_self_check(tiny_pipeline: PipelineRepo) -> None:
+    ref = json.loads((tiny_pipeline.root / "artifacts/drift_reference.json").read_text())
+    meta = json.loads((tiny_pipeline.root / "artifacts/model/model_meta.json").read_text())
+    assert ref["version"] == REFERENCE_VERSION
+    assert ref["feature_names"] == meta["feature_names"]  # every feature the model reads is watched
+    assert ref["n_rows"] == ref["meta"]["split"]["rows"]["development"]  # all training rows
+    assert ref["score"]["rows"] == "held_out_users" and ref["online"]["features"]
+    check = json.loads((tiny_pipeline.root / "reports/drift/drift.json").read_text())
+    assert check["status"] in {"ok", "warning", "critical"}
+    assert check["window"]["source"].startswith("self-check")
+    assert (tiny_pipeline.root / "reports/drift/dashboard.html").stat().st_size > 10_000
+
+
+def test_monitor_from_files_writes_json_dashboard_and_state(tiny_pipeline: PipelineRepo) -> None:
+    events = _export(tiny_pipeline, "app_errors", 8)
+    out = tiny_pipeline.root.parent / "monitor_files"
+    files = ("--reference", "artifacts/drift_reference.json", "--model-dir", "artifacts/model")
+    done = _monitor(tiny_pipeline, events, out, *files)
+    payload = json.loads((out / "drift.json").read_text())
+    assert payload["reference"].startswith("files")
+    assert payload["status"] == "critical" and "status critical" in done.stdout
+    kinds = {a["kind"] for a in payload["alerts"]}
+    assert "feature_drift" in kinds
+    assert any(f.startswith("friction__errors") for f in payload["alerts"][0]["subjects"])
+    assert len(payload["features"]) == len(
+        json.loads((tiny_pipeline.root / "artifacts/drift_reference.json").read_text())["feature_names"]
+    )
+    html = (out / "dashboard.html").read_text()
+    assert "<script" not in html and "CRITICAL" in html
+    state = json.loads((out / "alert_state.json").read_text())
+    assert set(state) == kinds
+    # the same export again within the cooldown: listed, suppressed, status ok
+    _monitor(tiny_pipeline, events, out, *files)
+    again = json.loads((out / "drift.json").read_text())
+    assert again["alerts"] and all(a["suppressed"] for a in again["alerts"]) and again["status"] == "ok"
+
+
+def test_monitor_reads_the_served_models_reference_by_default(tiny_pipeline: PipelineRepo) -> None:
+    events = _export(tiny_pipeline, "baseline", 9)
+    out = tiny_pipeline.root.parent / "monitor_served"
+    _monitor(tiny_pipeline, events, out)
+    payload = json.loads((out / "drift.json").read_text())
+    assert payload["reference"].startswith("served model churn:")
+    assert payload["window"]["compared_rows"] > 0 and payload["performance"]
+
+
+def test_monitor_names_bad_input(tiny_pipeline: PipelineRepo) -> None:
+    out = tiny_pipeline.root.parent / "monitor_bad"
+    done = _monitor(tiny_pipeline, tiny_pipeline.root / "missing.json", out, check=False)
+    assert done.returncode != 0 and "--events" in done.stdout + done.stderr
+    done = _monitor(
+        tiny_pipeline,
+        _export(tiny_pipeline, "baseline", 9),
+        out,
+        "--reference",
+        "artifacts/drift_reference.json",
+        check=False,
+    )
+    assert done.returncode != 0 and "--model-dir" in done.stdout + done.stderr
