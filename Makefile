@@ -77,6 +77,29 @@ serve: install ## Serve the packaged champion with BentoML on $(HOST):$(PORT)
 build: install ## Build the Bento (no Docker needed)
 	$(BIN)/bentoml build
 
+REDIS_PORT ?= 6379
+.PHONY: serve-dev redis docker-build bench-serving
+
+serve-dev: install ## Serve WITHOUT API keys (CHURNFLOW_INSECURE_DEV=1: local development only)
+	CHURNFLOW_INSECURE_DEV=1 $(BIN)/bentoml serve churnflow.serving.service:ChurnService --host $(HOST) --port $(PORT)
+
+redis: ## Start redis-server on 127.0.0.1:$(REDIS_PORT) (rate limits shared by several workers)
+	@command -v redis-server >/dev/null 2>&1 || { echo "redis: redis-server is not installed (Debian: apt-get install redis-server)" >&2; exit 2; }
+	redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --save '' --appendonly no --daemonize yes
+	@echo "now: CHURNFLOW_RATE_LIMIT_STORAGE=redis://127.0.0.1:$(REDIS_PORT) CHURNFLOW_WORKERS=2 make serve"
+
+docker-build: build ## bentoml containerize the Bento (needs a Docker engine; says so clearly when none runs)
+	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
+	  echo "docker-build: NO DOCKER ENGINE reachable on this machine ('docker info' failed). The Bento is built" \
+	    "(bentoml list shows churn_service) but cannot be containerized here: run 'make docker-build' where" \
+	    "a Docker engine runs." >&2; \
+	  exit 2; \
+	fi
+	$(BIN)/bentoml containerize churn_service:latest --image-tag churn_service:latest
+
+bench-serving: install ## Serving benchmark (latency, throughput, batch, schemathesis) → benchmarks/results/serving.json
+	$(PY) benchmarks/bench_serving.py
+
 mlflow-ui: install ## MLflow UI on 127.0.0.1 for the local tracking database
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT)
 

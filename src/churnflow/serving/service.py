@@ -19,7 +19,7 @@ import bentoml
 from churnflow.monitoring.online import RollingDrift
 from churnflow.serving.app import ServiceState, build_app
 from churnflow.serving.limits_middleware import GuardMiddleware
-from churnflow.serving.loading import ServedModel
+from churnflow.serving.loading import MODEL_TAG_ENV, ServedModel
 from churnflow.serving.metrics import service_metrics
 from churnflow.serving.openapi import build_openapi
 from churnflow.serving.ratelimit import RateLimits, redacted
@@ -43,8 +43,11 @@ def _state() -> ServiceState:
     metrics={"enabled": False},
     logging={"access": {"enabled": False}},
     envs=[
-        {"name": name, "value": str(STARTUP.served.settings.serve.threads_per_worker), "stage": "runtime"}
-        for name in ("OMP_NUM_THREADS", "POLARS_MAX_THREADS")
+        *(
+            {"name": name, "value": str(STARTUP.served.settings.serve.threads_per_worker)}
+            for name in ("OMP_NUM_THREADS", "POLARS_MAX_THREADS")
+        ),
+        {"name": MODEL_TAG_ENV, "value": STARTUP.served.tag},  # a built Bento serves the model it bundles
     ],
 )
 @bentoml.asgi_app(build_app(_state), path="/")

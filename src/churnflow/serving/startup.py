@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from churnflow.config.serve import ServeConfig
 from churnflow.serving.auth import (
@@ -49,13 +50,22 @@ class Startup:
     workers: int
 
 
-def prepare(environ: Mapping[str, str] | None = None) -> Startup:
+def building_a_bento(argv: list[str] | None = None) -> bool:
+    """True inside ``bentoml build`` (it imports the service to read its config; nothing is served)."""
+    args = sys.argv if argv is None else argv
+    return len(args) > 1 and Path(args[0]).name.startswith("bentoml") and args[1] == "build"
+
+
+def prepare(environ: Mapping[str, str] | None = None, *, build_only: bool = False) -> Startup:
     """Load and check the model, keys, storage and worker count; StartupError/ModelLoadError if unusable.
 
-    ``environ`` defaults to the process environment.
+    ``environ`` defaults to the process environment. ``build_only``: only the model is checked (what
+    ``bentoml build`` bundles); keys, storage and workers are the serving host's business.
     """
     env = dict(os.environ if environ is None else environ)
     served = load_served_model(env.get(MODEL_TAG_ENV) or f"{ServeConfig().bento_model_name}:latest")
+    if build_only:
+        return Startup(served, None, "none (bentoml build)", "memory://", 1)
     serve = served.settings.serve
     entries, source = read_key_entries(serve.api_keys_env, env)
     keys = parse_entries(entries, serve.default_requests_per_hour, serve.min_key_length)
@@ -81,12 +91,13 @@ def prepare(environ: Mapping[str, str] | None = None) -> Startup:
 
 def prepare_or_exit() -> Startup:
     """:func:`prepare`, or print one line to stderr and exit with :data:`EXIT_REFUSED`."""
+    build_only = building_a_bento()
     try:
-        startup = prepare()
+        startup = prepare(build_only=build_only)
     except (ModelLoadError, StartupError, KeyConfigError, StorageUnavailable, ValueError) as exc:
         print(f"churnflow serve: refusing to start: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_REFUSED) from None
-    if startup.keyring is None:
+    if startup.keyring is None and not build_only:
         banner = (
             f"!!! {INSECURE_DEV_ENV}=1: serving WITHOUT API KEYS. Anyone who can reach this port can use "
             "every endpoint. Local development only. !!!"
