@@ -58,9 +58,7 @@ def main(
     data = join_features_labels(pl.read_parquet(features), pl.read_parquet(labels))
     split = make_split(data, cfg)
     check_split_matches(model, split)
-    with typer.progressbar(length=1, label="oracle (Monte-Carlo) and latent state") as bar:
-        truth = ground_truth_for(raw, data, split, cfg)
-        bar.update(1)
+    truth = ground_truth_for(raw, data, split, cfg, progress=True)
     uri = configure_mlflow(cfg.tracking)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     name = cfg.tracking.registered_model

@@ -28,7 +28,9 @@ def _budget_mask(keys: pl.DataFrame, max_rows: int, seed: int) -> np.ndarray:
     return bucket <= cutoff_value
 
 
-def ground_truth_for(raw_dir: Path, data: Dataset, split: TimeSplit, cfg: Config) -> GroundTruth | None:
+def ground_truth_for(
+    raw_dir: Path, data: Dataset, split: TimeSplit, cfg: Config, *, progress: bool = False
+) -> GroundTruth | None:
     """Oracle probabilities for the test rows and latent state for development and test rows, or None."""
     from churnflow.simulate import load_ground_truth
 
@@ -41,12 +43,18 @@ def ground_truth_for(raw_dir: Path, data: Dataset, split: TimeSplit, cfg: Config
     test_keys = data.frame.filter(pl.Series(split.test)).select("user_id", "cutoff")
     sel = _budget_mask(test_keys, ev.oracle_max_rows, cfg.seed)
     oracle = oracle_probabilities(
-        truth, test_keys.filter(pl.Series(sel)), cfg.labels, n_draws=ev.oracle_draws, seed=cfg.seed
+        truth,
+        test_keys.filter(pl.Series(sel)),
+        cfg.labels,
+        n_draws=ev.oracle_draws,
+        seed=cfg.seed,
+        progress=progress,
     )
+    assert not isinstance(oracle, np.ndarray)
     p = np.full(test_keys.height, np.nan)
     se = np.full(test_keys.height, np.nan)
-    p[sel] = oracle.get_column("p").to_numpy()
-    se[sel] = oracle.get_column("se").to_numpy()
+    p[sel] = oracle.table.get_column("p").cast(pl.Float64).fill_null(np.nan).to_numpy()
+    se[sel] = oracle.table.get_column("se").cast(pl.Float64).fill_null(np.nan).to_numpy()
     coverage = (
         f"{int(sel.sum()):,} of {test_keys.height:,} test rows"
         + ("" if sel.all() else f" (seeded sample of users: evaluate.oracle_max_rows={ev.oracle_max_rows})")
