@@ -1,7 +1,9 @@
-"""DVC stage `tune`: Optuna study over the model's search space → ``artifacts/study.db`` + best params.
+"""DVC stage `tune`: Optuna study over the model's search space → best params + the trials table.
 
-The study database is deleted first (fresh, reproducible study); every trial is an MLflow run nested under
-one study run.
+The sqlite study (``--study``) is deleted first (fresh, reproducible study) and kept beside the outputs for
+Optuna's own tools; it is not a DVC output because sqlite stores the trials' wall-clock times. The
+deterministic record is ``--trials`` (one row per trial: state, validation AUC, parameters). Every trial is
+also an MLflow run nested under one study run.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from churnflow.utils.io import atomic_path, write_json
 def main(
     features: Path = typer.Option(..., help="features table (Parquet)"),
     labels: Path = typer.Option(..., help="labels table (Parquet)"),
-    study: Path = typer.Option(..., help="output: Optuna sqlite study (deleted and rebuilt)"),
+    study: Path = typer.Option(..., help="Optuna sqlite study (deleted and rebuilt; not a DVC output)"),
     best_params: Path = typer.Option(..., help="output: best parameters (JSON)"),
+    trials: Path = typer.Option(..., help="output: one row per trial (CSV, deterministic)"),
     params: Path = typer.Option(Path("params.yaml"), help="composed configuration"),
 ) -> None:
     """Tune on purged tuning-train rows against the latest development cutoffs; test is never used."""
@@ -57,6 +60,8 @@ def main(
         )
         mlflow.log_dict(result.to_dict(cfg.model.name, cfg.tune), "best_params.json")
     write_json(best_params, result.to_dict(cfg.model.name, cfg.tune))
+    with atomic_path(trials) as tmp_csv:
+        pl.DataFrame(result.trials).write_csv(tmp_csv, float_precision=6)
     typer.echo(
         f"tune {cfg.model.name}: best validation ROC-AUC {result.best_value:.4f} after {result.n_trials} "
         f"trials ({result.n_pruned} pruned) on {int(split.train.sum())} train / "

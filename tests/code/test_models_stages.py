@@ -101,12 +101,22 @@ def test_tune_train_evaluate_stages(tmp_path: Path, repo_root: Path) -> None:
     (tmp_path / "artifacts/study.db").write_text("stale")  # the stage must start a fresh study
     out = _run(
         "tune",
-        [*io, "--study", "artifacts/study.db", "--best-params", "artifacts/best_params.json"],
+        [
+            *io,
+            "--study",
+            "artifacts/study.db",
+            "--best-params",
+            "artifacts/best_params.json",
+            "--trials",
+            "reports/tuning_trials.csv",
+        ],
         tmp_path,
         env,
         repo_root,
     )
     assert "purged split" in out
+    trials_table = pl.read_csv(tmp_path / "reports/tuning_trials.csv")
+    assert trials_table.height == 4 and {"number", "state", "validation_roc_auc"} <= set(trials_table.columns)
     best = json.loads((tmp_path / "artifacts/best_params.json").read_text())
     assert (
         best["model"] == "lightgbm"

@@ -9,7 +9,7 @@ run when ``track`` is on. Deterministic: ``TPESampler(seed)``, one trial at a ti
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ class TuneResult:
     n_complete: int
     n_pruned: int
     study_name: str
+    trials: list[dict[str, Any]] = field(default_factory=list)  # number, state, value, params (no times)
 
     def to_dict(self, model_name: str, tune: TuneConfig) -> dict[str, Any]:
         """The ``artifacts/best_params.json`` payload."""
@@ -189,6 +190,15 @@ def run_study(
     complete = sum(s == optuna.trial.TrialState.COMPLETE for s in states)
     if complete == 0:
         raise RuntimeError(f"no trial of study {study_name!r} completed ({len(states)} run)")
+    trials = [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "validation_roc_auc": t.value,
+            **{f"param_{k}": v for k, v in sorted(t.params.items())},
+        }
+        for t in study.trials
+    ]
     return TuneResult(
         best_params=dict(study.best_params),
         best_value=float(study.best_value),
@@ -196,6 +206,7 @@ def run_study(
         n_complete=complete,
         n_pruned=sum(s == optuna.trial.TrialState.PRUNED for s in states),
         study_name=study_name,
+        trials=trials,
     )
 
 
