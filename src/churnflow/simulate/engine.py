@@ -1,8 +1,9 @@
 """Run a simulation: world → sessions → events streamed to disk chunk by chunk, plus the truth sidecar.
 
 Determinism: every random stream is a ``numpy.random.Generator`` seeded from (seed, stream id), chunks
-have a preset-fixed size, gzip is written with mtime 0 and no file name, so the same (preset, scenario,
-seed) gives byte-identical files on any machine with the same library versions.
+have a preset-fixed size, gzip members are cut at fixed sizes and written with mtime 0 and no file name,
+in chunk order whatever the threads' timing, so the same (preset, scenario, change day, seed, gzip) gives
+byte-identical files on any machine with the same library versions.
 """
 
 from __future__ import annotations
