@@ -54,14 +54,14 @@ def test_window_flags_concept_drift_only_when_the_labels_stop_following_the_scor
     rng = np.random.default_rng(3)
     p = rng.beta(1.2, 6.0, 2000)
     same = (rng.random(p.size) < p).astype(int)
-    ok = window_performance("2024-01-01", p, same, 300, 4, BUSINESS)
+    ok = window_performance("2024-01-01", True, p, same, 300, 4, BUSINESS)
     assert ok.labelled and ok.auc_band[0] <= ok.realised_auc <= ok.auc_band[1]
     assert ok.p_auc > 0.01 and ok.p_rate > 0.01
     # concept drift: churn no longer depends on the score (and is more frequent)
     drifted = (rng.random(p.size) < 0.25).astype(int)
-    bad = window_performance("2024-01-01", p, drifted, 300, 4, BUSINESS)
+    bad = window_performance("2024-01-01", True, p, drifted, 300, 4, BUSINESS)
     assert bad.realised_auc < bad.auc_band[0] and bad.p_auc < 1e-6 and bad.p_rate < 1e-6
-    unlabelled = window_performance("2024-01-01", p, None, 300, 4, BUSINESS)
+    unlabelled = window_performance("2024-01-01", True, p, None, 300, 4, BUSINESS)
     assert not unlabelled.labelled and unlabelled.realised_auc is None and unlabelled.p_auc is None
 
 
@@ -115,3 +115,19 @@ def test_domain_classifier_separates_only_shifted_samples() -> None:
     # folds that split a user's rows let the classifier recognise users: no drift, yet a high AUC
     rows = np.arange(users.size)
     assert cross_validated_auc(ref, rows, same, rows, 3, seed=1) > null + 0.1
+
+
+def test_platt_recalibration_fixes_a_known_miscalibration() -> None:
+    from churnflow.monitoring.performance import fit_platt, recalibrate
+
+    rng = np.random.default_rng(6)
+    truth = rng.beta(1.5, 6.0, 4000)
+    y = (rng.random(truth.size) < truth).astype(int)
+    served = truth**0.6  # over-confident and too high
+    cal = fit_platt(served, y)
+    fixed = recalibrate(served, cal)
+    assert cal["method"] == "platt" and cal["slope"] > 0
+    assert abs(fixed.mean() - y.mean()) < 0.01 < abs(served.mean() - y.mean())
+    assert roc_auc(y, fixed) == pytest.approx(roc_auc(y, served))  # monotone: the ranking is kept
+    assert fit_platt(served[:30], y[:30])["method"] == "none"  # too few of a class: identity
+    assert np.array_equal(recalibrate(served, {"method": "none"}), served)

@@ -8,9 +8,9 @@ Kinds and severities:
 * ``score_drift`` (warning) — the model's probability is distributed differently;
 * ``performance_estimate`` (critical) — the label-free AUC estimate fell ``monitor.auc_drop_critical``
   below the reference's;
-* ``performance_realised`` (critical) — where labels are known, the realised AUC lies below the band the
-  calibrated scores predict (Benjamini–Hochberg across windows at ``monitor.performance_alpha``): the
-  concept drifted;
+* ``performance_realised`` (critical) — where labels are known, at cutoff offsets the reference holds,
+  the realised AUC lies below the band the calibrated scores predict (Benjamini–Hochberg across windows
+  at ``monitor.performance_alpha``): the concept drifted;
 * ``churn_rate`` (critical) — the realised churn count is outside its predicted band (same test family).
 
 Cooldown: an alert of a kind raised at data time t (the export's last event) is marked ``suppressed``
@@ -116,7 +116,7 @@ def candidate_alerts(
                 at,
             )
         )
-    labelled = [w for w in windows if w.labelled]
+    labelled = [w for w in windows if w.labelled and w.offset_in_reference]  # like for like
     for kind, attr, words in (
         ("performance_realised", "p_auc", "realised AUC below the band the calibrated scores predict"),
         ("churn_rate", "p_rate", "realised churn rate outside the band the calibrated scores predict"),

@@ -27,7 +27,13 @@ from churnflow.config.monitor import MonitorConfig
 from churnflow.monitoring.alerts import Alert, apply_cooldown, candidate_alerts, status_of
 from churnflow.monitoring.domain import DomainResult, domain_check
 from churnflow.monitoring.drift import ColumnDrift, column_tests, correct
-from churnflow.monitoring.performance import WindowPerformance, expected_roc_auc, roc_auc, window_performance
+from churnflow.monitoring.performance import (
+    WindowPerformance,
+    expected_roc_auc,
+    recalibrate,
+    roc_auc,
+    window_performance,
+)
 from churnflow.monitoring.profile import DriftInputError, code_matrix
 from churnflow.monitoring.reference import (
     SCORE_NAME,
@@ -96,15 +102,23 @@ def _iso(value: Any) -> str:
 
 
 def performance_windows(
-    rows: pl.DataFrame, cfg: MonitorConfig, business: EvaluateConfig, seed: int
+    rows: pl.DataFrame,
+    calibration: Mapping[str, Any] | None,
+    cfg: MonitorConfig,
+    business: EvaluateConfig,
+    seed: int,
 ) -> list[WindowPerformance]:
-    """One :class:`WindowPerformance` per cutoff; labelled when every row's label is known."""
+    """One :class:`WindowPerformance` per cutoff, on the recalibrated scores; labelled when every row's
+    label is known."""
     out = []
     for i, (cutoff, part) in enumerate(rows.sort("cutoff").group_by("cutoff", maintain_order=True)):
-        p = part[SCORE_NAME].to_numpy()
+        p = recalibrate(part[SCORE_NAME].to_numpy(), dict(calibration or {}))
         labels = part["label"]
         y = labels.cast(pl.Int64).to_numpy() if labels.null_count() == 0 else None
-        out.append(window_performance(_iso(cutoff[0]), p, y, cfg.performance_draws, seed + i, business))
+        in_ref = bool(part["in_reference"][0])
+        out.append(
+            window_performance(_iso(cutoff[0]), in_ref, p, y, cfg.performance_draws, seed + i, business)
+        )
     return out
 
 
@@ -144,8 +158,9 @@ def run_check(
     domain = domain_check(
         reference["domain"], len(profiles), codes, users, matched["offset"].to_numpy(), cfg, seed
     )
-    windows = performance_windows(rows, cfg, business, seed)
-    p = matched[SCORE_NAME].to_numpy()
+    calibration = reference["score"].get("calibration")
+    windows = performance_windows(rows, calibration, cfg, business, seed)
+    p = recalibrate(matched[SCORE_NAME].to_numpy(), calibration)
     labelled = rows.filter(pl.col("label").is_not_null())
     estimated = expected_roc_auc(p)
     reference_auc = float(reference["score"]["estimated_auc"])
@@ -168,7 +183,7 @@ def run_check(
         if windows
         else 0.0,
         "business": _business(windows, reference, business),
-        "score_histogram": score_histogram(reference, p),
+        "score_histogram": score_histogram(reference, matched[SCORE_NAME].to_numpy()),
     }
     end = at or rows["cutoff"].max()
     window = {

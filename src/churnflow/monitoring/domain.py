@@ -3,13 +3,15 @@
 The classifier (LightGBM with small trees on the columns' reference codes, so every column is on its
 fixed reference cells) is cross-validated with folds grouped by user — the same user's
 rows at several cutoffs never sit on both sides of a fold, else the classifier would recognise users, not
-drift. Its out-of-fold ROC-AUC is 0.5 when the two samples cannot be told apart.
+drift. Its ROC-AUC (within each fold, averaged) is 0.5 when the two samples cannot be told apart.
 
 The threshold is calibrated on the reference itself: ``monitor.domain_splits`` times, the reference
 sample's users are split in two random halves and the same cross-validated AUC is measured between them;
 threshold = mean + ``monitor.domain_z`` × sd of those AUCs (sd floored at the Mann–Whitney null sd for the
-numbers of users, and rescaled when a check compares a different number of rows). A check compares one
-random half of the reference sample with as many current rows, matched per cutoff offset.
+numbers of users, and rescaled when a check compares a different number of rows). A check compares the
+reference sample with as many current rows (at most), drawn per cutoff offset in the sample's proportions;
+the null sd is rescaled from the halves' numbers of users to the check's (an AUC's null sd goes as
+sqrt(1/n + 1/m)).
 """
 
 from __future__ import annotations
@@ -69,10 +71,11 @@ def cross_validated_auc(
     folds: int,
     seed: int,
 ) -> float:
-    """Out-of-fold ROC-AUC of a classifier separating ``current`` (1) from ``reference`` (0) rows.
+    """Cross-validated ROC-AUC of a classifier separating ``current`` (1) from ``reference`` (0) rows.
 
     LightGBM (small trees, one thread, deterministic) on the codes; folds group rows by user (reference
-    and current users are distinct people, their group ids are kept apart).
+    and current users are distinct people, their group ids are kept apart) and hold both classes; the
+    AUC is computed within each fold and averaged, weighted by fold size.
     """
     import lightgbm as lgb
 
@@ -85,8 +88,11 @@ def cross_validated_auc(
     k = min(folds, n_groups)
     if k < 2:
         return 0.5
-    fold = group_folds(groups, k, seed)
-    scores = np.zeros(len(y))
+    # users of each class dealt over the folds separately (each fold holds both classes in proportion)
+    fold = np.empty(len(y), dtype=np.int64)
+    for cls in (0, 1):
+        fold[y == cls] = group_folds(groups[y == cls], k, seed + cls)
+    aucs, weights = [], []
     params = {
         "objective": "binary",
         "num_leaves": 8,
@@ -104,8 +110,13 @@ def cross_validated_auc(
         if len(np.unique(y[train])) < 2 or not test.any():
             continue
         booster = lgb.train(params, lgb.Dataset(x[train], y[train]), num_boost_round=40)
-        scores[test] = booster.predict(x[test])
-    return roc_auc(y, scores)
+        auc = roc_auc(y[test], booster.predict(x[test]))
+        if np.isfinite(auc):
+            aucs.append(auc)
+            weights.append(int(test.sum()))
+    # AUC within each fold, averaged: pooling out-of-fold scores across folds whose training class shares
+    # differ biases a null AUC below 0.5
+    return float(np.average(aucs, weights=weights)) if aucs else 0.5
 
 
 def _null_sd(n_users_a: int, n_users_b: int) -> float:
@@ -115,10 +126,11 @@ def _null_sd(n_users_a: int, n_users_b: int) -> float:
 
 
 def calibrate_domain(codes: np.ndarray, groups: np.ndarray, cfg: MonitorConfig, seed: int) -> dict[str, Any]:
-    """Null AUCs of reference-vs-reference halves of the sample and the threshold they give."""
+    """Null AUCs of reference-vs-reference halves of the sample (users split at random), their mean and
+    sd (floored at the Mann–Whitney null sd for the halves' numbers of users)."""
     users = np.unique(groups)
     rng = np.random.default_rng(seed)
-    aucs, sizes = [], []
+    aucs = []
     for r in range(cfg.domain_splits):
         half = rng.permutation(users)[: users.size // 2]
         in_a = np.isin(groups, half)
@@ -127,16 +139,25 @@ def calibrate_domain(codes: np.ndarray, groups: np.ndarray, cfg: MonitorConfig, 
                 codes[in_a], groups[in_a], codes[~in_a], groups[~in_a], cfg.domain_folds, seed + r
             )
         )
-        sizes.append(len(groups))
+    u_a, u_b = users.size // 2, users.size - users.size // 2
     mean = float(np.mean(aucs))
-    sd = max(float(np.std(aucs, ddof=1)), _null_sd(users.size // 2, users.size - users.size // 2))
+    sd = max(float(np.std(aucs, ddof=1)), _null_sd(u_a, u_b))
     return {
         "null_aucs": [float(a) for a in aucs],
         "null_mean": mean,
         "null_sd": sd,
-        "null_rows": int(np.mean(sizes)),
-        "threshold": mean + cfg.domain_z * sd,
+        "null_users": [int(u_a), int(u_b)],
+        "threshold": mean + cfg.domain_z * sd,  # for halves of the sample; a check rescales it
     }
+
+
+def domain_threshold(domain: dict[str, Any], ref_users: int, cur_users: int, z: float) -> float:
+    """The null mean + z × the null sd rescaled from the calibration halves' numbers of users to a check's
+    (an AUC's null sd goes as sqrt(1/n + 1/m)), floored at the Mann–Whitney sd for the check's users."""
+    u_a, u_b = domain["null_users"]
+    scale = np.sqrt((1 / max(ref_users, 1) + 1 / max(cur_users, 1)) / (1 / u_a + 1 / u_b))
+    sd = max(float(domain["null_sd"]) * float(scale), _null_sd(ref_users, cur_users))
+    return float(domain["null_mean"]) + z * sd
 
 
 def domain_check(
@@ -148,32 +169,34 @@ def domain_check(
     cfg: MonitorConfig,
     seed: int,
 ) -> DomainResult | None:
-    """Half of the reference sample vs current rows matched per offset; ``None`` when nothing matches."""
+    """The reference sample vs as many current rows (at most), drawn per offset in the reference sample's
+    proportions; ``None`` when no offset matches."""
     codes = decode_codes(domain["codes"], n_columns)
     groups = np.asarray(domain["groups"], dtype=np.int64)
     offsets = np.asarray(domain["offsets"], dtype=np.int64)
     rng = np.random.default_rng(seed)
-    users = np.unique(groups)
-    half = np.isin(groups, rng.permutation(users)[: users.size // 2])
-    ref_idx, cur_idx = [], []
-    for offset in np.intersect1d(offsets[half], cur_offsets):
-        ref_at = np.flatnonzero(half & (offsets == offset))
-        cur_at = np.flatnonzero(cur_offsets == offset)
-        k = min(ref_at.size, cur_at.size)
-        ref_idx.append(rng.choice(ref_at, k, replace=False))
-        cur_idx.append(rng.choice(cur_at, k, replace=False))
-    if not ref_idx or sum(len(i) for i in ref_idx) < 10:
+    common = np.intersect1d(offsets, cur_offsets)
+    if common.size == 0:
         return None
-    r, c = np.sort(np.concatenate(ref_idx)), np.sort(np.concatenate(cur_idx))
-    auc = cross_validated_auc(codes[r], groups[r], current[c], cur_groups[c], cfg.domain_folds, seed)
-    n_rows = len(r) + len(c)
-    sd = float(domain["null_sd"]) * np.sqrt(float(domain["null_rows"]) / n_rows)
-    threshold = float(domain["null_mean"]) + cfg.domain_z * sd
+    ref_at = {o: np.flatnonzero(offsets == o) for o in common}
+    cur_at = {o: np.flatnonzero(cur_offsets == o) for o in common}
+    share = min(1.0, min(cur_at[o].size / ref_at[o].size for o in common))
+    ref_idx = np.sort(np.concatenate([ref_at[o] for o in common]))
+    cur_idx = np.sort(
+        np.concatenate([rng.choice(cur_at[o], round(share * ref_at[o].size), replace=False) for o in common])
+    )
+    if ref_idx.size < 10 or cur_idx.size < 10:
+        return None
+    auc = cross_validated_auc(
+        codes[ref_idx], groups[ref_idx], current[cur_idx], cur_groups[cur_idx], cfg.domain_folds, seed
+    )
+    ref_users, cur_users = np.unique(groups[ref_idx]).size, np.unique(cur_groups[cur_idx]).size
+    threshold = domain_threshold(domain, ref_users, cur_users, cfg.domain_z)
     return DomainResult(
         auc=auc,
         threshold=threshold,
         drift=bool(auc > threshold),
-        n_reference_rows=len(r),
-        n_current_rows=len(c),
+        n_reference_rows=int(ref_idx.size),
+        n_current_rows=int(cur_idx.size),
         null_aucs=[float(a) for a in domain["null_aucs"]],
     )

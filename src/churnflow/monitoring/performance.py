@@ -1,9 +1,11 @@
 """Label-free performance estimate (confidence-based, as NannyML's CBPE) and realised performance.
 
-**Assumption: no concept drift.** The served probabilities are calibrated (the model ships a calibrator
-fitted on validation rows), so a row scored p churns with probability p — also in a window whose inputs
-drifted, as long as P(churn | features) did not change. Then the labels of an unlabelled window are
-Bernoulli(p) draws and, without any label:
+**Assumption: no concept drift.** The probabilities are calibrated, so a row scored p churns with
+probability p — also in a window whose inputs drifted, as long as P(churn | features) did not change.
+The model ships a calibrator fitted on validation rows; as NannyML's CBPE does, the monitor also
+fits its own (:func:`fit_platt`) on the reference's out-of-sample, labelled score rows, so a
+miscalibration the model already had on the reference is not reported later as a change. Then the
+labels of an unlabelled window are Bernoulli(p) draws and, without any label:
 
 * the **expected confusion matrix** at threshold t: TP = Σ_{p≥t} p, FP = Σ_{p≥t} (1 − p),
   FN = Σ_{p<t} p, TN = Σ_{p<t} (1 − p);
@@ -26,6 +28,55 @@ import numpy as np
 from scipy import stats as sps
 
 from churnflow.config.evaluate import EvaluateConfig
+
+#: Fewer labelled reference rows of either class than this: no monitor-side recalibration.
+MIN_CLASS_ROWS = 10
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.log(q / (1 - q))
+
+
+def fit_platt(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """``sigmoid(slope · logit(p) + intercept)`` fitted by maximum likelihood on labelled scores; identity
+    (``method: none``) with fewer than :data:`MIN_CLASS_ROWS` rows of either class. A slope ≤ 0 (scores
+    that do not rank) is refitted with the slope fixed at 1."""
+    from scipy.optimize import minimize
+
+    y = np.asarray(y, dtype=np.float64)
+    n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
+    if min(n_pos, n_neg) < MIN_CLASS_ROWS:
+        return {"method": "none", "reason": f"{n_pos} positive / {n_neg} negative labelled rows"}
+    z = _logit(p)
+
+    def loss(theta: np.ndarray, slope: float | None = None) -> float:
+        a = theta[0] if slope is None else slope
+        b = theta[-1]
+        m = a * z + b
+        return float(np.sum(np.logaddexp(0.0, m) - y * m))
+
+    fit = minimize(loss, np.array([1.0, 0.0]), method="L-BFGS-B")
+    slope, intercept = float(fit.x[0]), float(fit.x[1])
+    if slope <= 0:
+        slope, intercept = 1.0, float(minimize(lambda t: loss(t, 1.0), np.array([0.0])).x[0])
+    return {
+        "method": "platt",
+        "slope": slope,
+        "intercept": intercept,
+        "n_positive": n_pos,
+        "n_negative": n_neg,
+    }
+
+
+def recalibrate(p: np.ndarray, calibration: dict[str, Any] | None) -> np.ndarray:
+    """Apply a :func:`fit_platt` result (identity for ``None`` or ``method: none``)."""
+    p = np.asarray(p, dtype=np.float64)
+    if not calibration or calibration.get("method") != "platt":
+        return p
+    m = calibration["slope"] * _logit(p) + calibration["intercept"]
+    return np.exp(-np.logaddexp(0.0, -m))
 
 
 def expected_confusion(p: np.ndarray, threshold: float) -> dict[str, float]:
@@ -86,6 +137,7 @@ class WindowPerformance:
     """One window (all rows at one cutoff): estimate, band and, once labels are known, realised values."""
 
     cutoff: str
+    offset_in_reference: bool  # the reference holds this cutoff offset: realised values are tested
     n_rows: int
     estimated_auc: float
     auc_band: list[float]  # central 95% of the AUC under the no-concept-drift assumption
@@ -122,6 +174,7 @@ def targeting_value(p: np.ndarray, y: np.ndarray | None, cfg: EvaluateConfig) ->
 
 def window_performance(
     cutoff: str,
+    in_reference: bool,
     p: np.ndarray,
     y: np.ndarray | None,
     draws: int,
@@ -151,6 +204,7 @@ def window_performance(
             realised_auc = None
     return WindowPerformance(
         cutoff=cutoff,
+        offset_in_reference=bool(in_reference),
         n_rows=int(p.size),
         estimated_auc=expected_roc_auc(p),
         auc_band=band,

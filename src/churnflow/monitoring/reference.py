@@ -33,7 +33,13 @@ from churnflow.config.evaluate import EvaluateConfig
 from churnflow.config.monitor import MonitorConfig
 from churnflow.monitoring.domain import calibrate_domain, encode_codes
 from churnflow.monitoring.drift import calibrate_null_laws
-from churnflow.monitoring.performance import expected_roc_auc, roc_auc, targeting_value
+from churnflow.monitoring.performance import (
+    expected_roc_auc,
+    fit_platt,
+    recalibrate,
+    roc_auc,
+    targeting_value,
+)
 from churnflow.monitoring.profile import (
     ColumnProfile,
     DriftInputError,
@@ -94,6 +100,15 @@ def _score_section(
     (profile,) = calibrate_null_laws([profile], codes, users, cfg, seed + 1)
     labels = score_rows["label"].to_numpy() if "label" in score_rows.columns else None
     known = labels is not None and not np.isnan(labels.astype(np.float64)).any()
+    raw_mean = float(scores.mean())
+    n_users = score_rows["user_id"].n_unique()
+    if not known:
+        calibration: dict[str, Any] = {"method": "none", "reason": "no labels"}
+    elif n_users < cfg.recalibration_min_users:
+        calibration = {"method": "none", "reason": f"{n_users} users < monitor.recalibration_min_users"}
+    else:
+        calibration = fit_platt(scores, labels)
+    scores = recalibrate(scores, calibration)
     net = 0.0
     for _, part in score_rows.with_columns(pl.Series("_p", scores)).group_by("cutoff"):
         net += targeting_value(part["_p"].to_numpy(), None, business)[0]
@@ -104,7 +119,8 @@ def _score_section(
         "n_rows": int(scores.size),
         "n_users": int(users.max() + 1),
         "offsets_days": sorted({int(o) for o in cutoff_offsets(score_rows["cutoff"], day0)}),
-        "mean": float(scores.mean()),
+        "mean": raw_mean,
+        "calibration": calibration,
         "estimated_auc": expected_roc_auc(scores),
         "realised_auc": roc_auc(labels, scores) if known else None,
         "positive_rate": float(np.mean(labels)) if known else None,
