@@ -260,6 +260,25 @@ def test_prediction_matches_the_library_and_explains_itself(scorer: Scorer) -> N
     assert epoch.churn_probability == response.churn_probability
 
 
+def test_explanations_are_optional(scorer: Scorer) -> None:
+    events = synthetic_user_events("43", seed=1, n_events=50)
+    timer = StageTimer()
+    plain, _ = scorer.predict(_body(events, explain=False), timer)
+    explained, _ = scorer.predict(_body(events), StageTimer())
+    assert plain.top_reasons is None and "explain" not in timer.seconds
+    assert explained.top_reasons and plain.churn_probability == explained.churn_probability
+    batch, _ = scorer.predict_batch(json.dumps({"users": [{"events": events}]}).encode(), StageTimer())
+    assert batch.results[0].result is not None and batch.results[0].result.top_reasons is None, (
+        "off for batches"
+    )
+    asked, _ = scorer.predict_batch(
+        json.dumps({"users": [{"events": events}], "explain": True}).encode(), StageTimer()
+    )
+    assert (
+        asked.results[0].result is not None and asked.results[0].result.top_reasons == explained.top_reasons
+    )
+
+
 def test_request_frame_equals_the_loaders_table(scorer: Scorer) -> None:
     events = synthetic_user_events("9", seed=4, n_events=50)
     events[3]["registration"] = 1_538_000_000_000.4  # a fraction rounds as in the loader

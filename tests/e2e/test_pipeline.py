@@ -92,6 +92,9 @@ def _one_user_events(raw_dir: Path) -> list[dict]:
     return rows
 
 
+SERVE_KEY = "e2e-pipeline-key-0123456789"
+
+
 def test_served_model_predicts_over_http(tiny_pipeline: PipelineRepo) -> None:
     port = _free_port()
     server = subprocess.Popen(
@@ -100,7 +103,10 @@ def test_served_model_predicts_over_http(tiny_pipeline: PipelineRepo) -> None:
             *("--host", "127.0.0.1", "--port", str(port)),
         ],
         cwd=tiny_pipeline.root,
-        env=tiny_pipeline.env,
+        env={
+            **tiny_pipeline.env,
+            "CHURNFLOW_API_KEYS": SERVE_KEY,
+        },  # the service refuses to start without keys
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -119,7 +125,8 @@ def test_served_model_predicts_over_http(tiny_pipeline: PipelineRepo) -> None:
         else:
             pytest.fail("bentoml serve never became ready")
         events = _one_user_events(tiny_pipeline.root / "data")
-        reply = httpx.post(f"{base}/predict", json={"events": events}, timeout=30)
+        auth = {"Authorization": f"Bearer {SERVE_KEY}"}
+        reply = httpx.post(f"{base}/predict", json={"events": events}, headers=auth, timeout=30)
         assert reply.status_code == 200, reply.text
         body = reply.json()
         assert body["user_id"] == events[0]["userId"]
@@ -127,7 +134,9 @@ def test_served_model_predicts_over_http(tiny_pipeline: PipelineRepo) -> None:
         assert body["risk_level"] in {"low", "medium", "high"}
         for key in ("churn_prediction", "prediction_id", "model_version"):
             assert key in body
-        bad = httpx.post(f"{base}/predict", json={"events": [{**events[0], "ts": "yesterday"}]}, timeout=30)
+        bad = httpx.post(
+            f"{base}/predict", json={"events": [{**events[0], "ts": "yesterday"}]}, headers=auth, timeout=30
+        )
         assert 400 <= bad.status_code < 500
         assert "ts" in bad.text
     finally:

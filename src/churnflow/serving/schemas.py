@@ -117,7 +117,12 @@ def build_schemas(limits: ApiLimits) -> Schemas:
     events_type = Annotated[list[event], Meta(min_length=1)]  # type: ignore[valid-type]
     predict = msgspec.defstruct(
         "PredictRequest",
-        [("events", events_type), ("cutoff", cutoff_type, None), ("include_features", bool, False)],
+        [
+            ("events", events_type),
+            ("cutoff", cutoff_type, None),
+            ("explain", bool, True),
+            ("include_features", bool, False),
+        ],
         forbid_unknown_fields=True,
         kw_only=True,
     )
@@ -132,6 +137,7 @@ def build_schemas(limits: ApiLimits) -> Schemas:
         ("users", users_type | None, None),
         ("events", events_type | None, None),
         ("cutoff", cutoff_type, None),
+        ("explain", bool, False),
         ("include_features", bool, False),
     ]
     batch = msgspec.defstruct("BatchRequest", batch_fields, forbid_unknown_fields=True, kw_only=True)
@@ -165,7 +171,7 @@ class PredictResponse(msgspec.Struct, kw_only=True):
     churn_prediction: Annotated[int, Meta(ge=0, le=1)]
     threshold: float
     risk_level: RiskLevel
-    top_reasons: list[Reason]
+    top_reasons: list[Reason] | None = None  # null when the request asked for no explanation
     prediction_id: str
     model_version: str
     model_alias: str

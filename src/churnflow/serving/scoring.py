@@ -281,12 +281,14 @@ class Scorer:
             matrix = np.array([[values[name] for name in self.feature_names]], dtype=np.float64)
         with timer.stage("predict"):
             probability = self._probabilities(matrix)
-        with timer.stage("explain"):
-            contributions = feature_contributions(self.model, matrix)
+        contributions = None
+        if request.explain:
+            with timer.stage("explain"):
+                contributions = feature_contributions(self.model, matrix)
         response = self._response(
             user,
             float(probability[0]),
-            contributions[0],
+            None if contributions is None else contributions[0],
             matrix[0],
             values if request.include_features else None,
         )
@@ -322,8 +324,10 @@ class Scorer:
                 matrix = np.ascontiguousarray(matrix, dtype=np.float64)
             with timer.stage("predict"):
                 probabilities = self._probabilities(matrix)
-            with timer.stage("explain"):
-                contributions = feature_contributions(self.model, matrix)
+            contributions = None
+            if request.explain:  # TreeSHAP costs ~ms per row: off by default for batches
+                with timer.stage("explain"):
+                    contributions = feature_contributions(self.model, matrix)
             all_names = [c for c in features.columns if c not in ("user_id", "cutoff")]
             for row, (position, user) in enumerate(ok.items()):
                 values = None
@@ -334,7 +338,11 @@ class Scorer:
                     user_id=user.user_id,
                     ok=True,
                     result=self._response(
-                        user, float(probabilities[row]), contributions[row], matrix[row], values
+                        user,
+                        float(probabilities[row]),
+                        None if contributions is None else contributions[row],
+                        matrix[row],
+                        values,
                     ),
                 )
         results = [items[i] for i in sorted(items)]
@@ -429,18 +437,21 @@ class Scorer:
         self,
         user: UserEvents,
         probability: float,
-        contributions: np.ndarray,
+        contributions: np.ndarray | None,
         values: np.ndarray,
         all_features: dict[str, float] | None,
     ) -> PredictResponse:
-        reasons = top_reasons(contributions, values, self.feature_names, self.settings.serve.top_reasons)
+        reasons = None
+        if contributions is not None:
+            found = top_reasons(contributions, values, self.feature_names, self.settings.serve.top_reasons)
+            reasons = [Reason(**r) for r in found]
         return PredictResponse(
             user_id=user.user_id,
             churn_probability=probability,
             churn_prediction=int(probability >= self.settings.threshold),
             threshold=self.settings.threshold,
             risk_level=self.settings.risk_bands.level(probability),  # type: ignore[arg-type]
-            top_reasons=[Reason(**r) for r in reasons],
+            top_reasons=reasons,
             prediction_id=uuid.uuid4().hex,
             model_version=self.settings.model_version,
             model_alias=self.settings.model_alias,
