@@ -104,7 +104,7 @@ else:
 
 # %%
 if check is not None:
-    features = list(check["features"].values())  # ordered by adjusted p-value
+    features = check["features"]  # a list, ordered by adjusted p-value
     table = pl.DataFrame(
         [
             {

@@ -76,7 +76,8 @@ class CheckResult:
         return dict(sorted(out.items()))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (``drift.json``): features ordered by adjusted p-value, then effect."""
+        """JSON-ready dict (``drift.json``): ``features`` a list ordered by adjusted p-value, then effect
+        (a list, so the order survives JSON written with sorted keys)."""
         ordered = sorted(self.features, key=lambda c: (c.p_adjusted, -c.effect_value, c.name))
         return {
             "status": self.status,
@@ -87,7 +88,7 @@ class CheckResult:
             "domain_classifier": self.domain.to_dict() if self.domain else None,
             "score": self.score.to_dict(),
             "performance": [w.to_dict() for w in self.performance],
-            "features": {c.name: c.to_dict() for c in ordered},
+            "features": [c.to_dict() for c in ordered],
         }
 
 

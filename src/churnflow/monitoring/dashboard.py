@@ -188,16 +188,13 @@ def render_dashboard(
         ),
         _kpi(s["regime"], f"tests for {w['compared_users']:,} users"),
     ]
-    plots = "".join(
-        _feature_plot(c) for c in result.drifting[: int(reference["settings"].get("dashboard_features", 24))]
-    )
+    shown = int(reference["settings"].get("dashboard_features", 24))
+    plots = "".join(_feature_plot(c) for c in result.drifting[:shown])
+    intro = f"<p>{len(result.drifting)} drifting features, most significant first (up to {shown}).</p>"
     if not plots:
-        plots = (
-            "<p>No feature drifts. The four most significant (still within the noise) for reference:</p>"
-            + "".join(
-                _feature_plot(c) for c in sorted(result.features, key=lambda c: (c.p_adjusted, c.name))[:4]
-            )
-        )
+        intro = "<p>No feature drifts. The four most significant (still within the noise), for reference:</p>"
+        quiet = sorted(result.features, key=lambda c: (c.p_adjusted, c.name))[:4]
+        plots = "".join(_feature_plot(c) for c in quiet)
     hist = s["score_histogram"]
     edges = hist["edges"]
     score_svg = paired_bars(
@@ -233,7 +230,7 @@ def render_dashboard(
 <section id="alerts"><h2>Alerts</h2>{_alerts(result)}</section>
 <section id="overview"><h2>Drift overview</h2><div class="kpis">{"".join(kpis)}</div>
 <div style="margin-top:12px">{fam_svg}</div></section>
-<section id="features"><h2>Drifting features: reference vs current</h2>{legend}
+<section id="features"><h2>Drifting features: reference vs current</h2>{legend}{intro}
 <div class="grid">{plots}</div></section>
 <section id="score"><h2>Score</h2>{score_svg}</section>
 <section id="performance"><h2>Performance over windows</h2>{_performance(result)}</section>
