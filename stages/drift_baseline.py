@@ -71,7 +71,10 @@ def main(
     write_json(reference, ref)
     with atomic_dir(check_dir) as tmp:
         if rows.self_check is None:
-            note = {"status": "no self-check", "reason": "the split keeps no users out of training"}
+            note = {
+                "status": "no self-check",
+                "reason": f"too few held-out users to halve (score reference: {rows.score_source} rows)",
+            }
             write_json(tmp / "drift.json", note)
             typer.echo(f"wrote {reference}; no held-out users, so no self-check")
             return

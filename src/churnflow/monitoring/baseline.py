@@ -27,6 +27,10 @@ from churnflow.monitoring.profile import DriftInputError
 from churnflow.monitoring.reference import cutoff_offsets
 
 _TS = pl.Datetime("ms", "UTC")
+#: Fewer held-out users than this: the score reference is the test rows instead.
+MIN_SCORE_USERS = 8
+#: Each half needs this many users for a self-check; else every held-out user is the score reference.
+MIN_SELF_CHECK_USERS = 20
 
 
 @dataclass(frozen=True)
@@ -51,14 +55,14 @@ def baseline_rows(frame: pl.DataFrame, split: TimeSplit, seed: int) -> BaselineR
     )
     held_rows = at_dev.to_numpy() & ~split.development & ~split.test
     held_users = frame.filter(pl.Series(held_rows))["user_id"].unique()
-    if held_users.len() < 4:
+    if held_users.len() < MIN_SCORE_USERS:
         test = frame.filter(pl.Series(split.test))
         return BaselineRows(development, test, "test", None)
     half_a = user_bucket(frame["user_id"], seed + 7919) < 0.5
     is_held = frame["user_id"].is_in(held_users.implode()).to_numpy()
     score_rows = frame.filter(pl.Series(held_rows & half_a))
     self_check = frame.filter(pl.Series(is_held & ~half_a))
-    if score_rows.height == 0 or self_check.height == 0:
+    if min(score_rows["user_id"].n_unique(), self_check["user_id"].n_unique()) < MIN_SELF_CHECK_USERS:
         return BaselineRows(development, frame.filter(pl.Series(held_rows)), "held_out_users", None)
     return BaselineRows(development, score_rows, "held_out_users", self_check)
 
