@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from churnflow.config.features import FeaturesConfig
 from churnflow.features.formulas import FAMILIES, FeatureSpec, feature_definitions
 
@@ -11,7 +13,17 @@ def feature_registry(cfg: FeaturesConfig) -> list[FeatureSpec]:
 
     Invariant: names are unique, ``family__name`` shaped, and every family is one of :data:`FAMILIES`.
     """
-    specs = [spec for spec, _ in feature_definitions(cfg)]
+    return list(_registry(tuple(cfg.windows_days)))
+
+
+def feature_names(cfg: FeaturesConfig) -> list[str]:
+    """Feature column names in registry order."""
+    return [s.name for s in _registry(tuple(cfg.windows_days))]
+
+
+@lru_cache(maxsize=8)
+def _registry(windows_days: tuple[int, ...]) -> tuple[FeatureSpec, ...]:
+    specs = [spec for spec, _ in feature_definitions(FeaturesConfig(windows_days=list(windows_days)))]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -19,9 +31,4 @@ def feature_registry(cfg: FeaturesConfig) -> list[FeatureSpec]:
     unknown = sorted({s.family for s in specs} - set(FAMILIES))
     if unknown:
         raise AssertionError(f"unknown feature families: {unknown}")
-    return specs
-
-
-def feature_names(cfg: FeaturesConfig) -> list[str]:
-    """Feature column names in registry order."""
-    return [s.name for s in feature_registry(cfg)]
+    return tuple(specs)
