@@ -11,7 +11,8 @@
 2. **Worlds.** Fresh exports of each size: ``baseline`` (no drift, seeds 43…) and the scenarios
    ``more_ads``, ``app_errors``, ``price_rise``. Each export goes through the loader and
    :func:`churnflow.monitoring.windows.window_rows` exactly as ``churnflow monitor`` does; the rows are
-   cached (``benchmarks/data/monitor/rows``).
+   cached under the pipeline (``pipeline_<size>/monitor_rows``). Exports are made with the pipeline
+   copy's own code, so the simulator of the reference world and of the checked worlds is the same.
 3. **Checks.** Each export is one window checked against its size's reference with
    :func:`churnflow.monitoring.check.run_check` (no cooldown carried between worlds). Recorded: status,
    alerts by kind, drifting features, domain-classifier AUC, the label-free AUC estimate vs the realised
@@ -30,14 +31,12 @@ Writes ``benchmarks/results/monitor.json`` (and ``monitor_full.json``); prints t
 from __future__ import annotations
 
 import fcntl
-import gc
 import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -127,25 +126,37 @@ SIZES: dict[str, list[str]] = {
 }
 
 
-def world_rows(preset: str, scenario: str, seed: int, cfg: Config, cache: Path) -> tuple[pl.DataFrame, float]:
-    """The export's rows (cached), and the seconds it took to make them (0 when cached)."""
-    from churnflow.data.load import load_events
-    from churnflow.monitoring.windows import window_rows
-    from churnflow.simulate import simulate_to_dir
+#: Run in the pipeline's own copy of the code (``PYTHONPATH=<pipeline>/src``), so every export comes from
+#: the same simulator, loader, label and feature code as the pipeline's world.
+MAKE_ROWS = """
+import sys, tempfile
+from pathlib import Path
+from churnflow.config import load_config
+from churnflow.data.load import load_events
+from churnflow.monitoring.windows import window_rows
+from churnflow.simulate import simulate_to_dir
+preset, scenario, seed, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+cfg = load_config("params.yaml")
+with tempfile.TemporaryDirectory(prefix="bench-monitor-", dir=out.parent) as tmp:
+    simulate_to_dir(preset, seed, Path(tmp), scenario=scenario, progress=False)
+    events = load_events([Path(tmp)], cfg.data).events
+    window_rows(events, cfg.labels, cfg.features).write_parquet(out, compression="zstd")
+"""
 
-    window = f"h{cfg.labels.horizon_days}i{cfg.labels.inactivity_days}"
-    path = cache / f"{preset}_{scenario}_{seed}_{window}.parquet"
-    if path.is_file():
-        return pl.read_parquet(path), 0.0
-    t0 = time.perf_counter()
-    with heavy_lock(LOCK), tempfile.TemporaryDirectory(prefix="bench-monitor-", dir=cache) as tmp:
-        simulate_to_dir(preset, seed, Path(tmp), scenario=scenario, progress=False)
-        events = load_events([Path(tmp)], cfg.data).events
-        rows = window_rows(events, cfg.labels, cfg.features)
-        del events
-    gc.collect()
-    rows.write_parquet(path, compression="zstd")
-    return rows, time.perf_counter() - t0
+
+def world_rows(preset: str, scenario: str, seed: int, pipeline: Path) -> tuple[pl.DataFrame, float]:
+    """The export's rows (cached under the pipeline), and the seconds it took to make them (0 if cached)."""
+    cache = pipeline / "monitor_rows"
+    cache.mkdir(exist_ok=True)
+    path = cache / f"{preset}_{scenario}_{seed}.parquet"
+    if not path.is_file():
+        t0 = time.perf_counter()
+        env = {**os.environ, "PYTHONPATH": str(pipeline / "src")}
+        command = [sys.executable, "-c", MAKE_ROWS, preset, scenario, str(seed), str(path)]
+        with heavy_lock(LOCK):
+            subprocess.run(command, cwd=pipeline, env=env, check=True)
+        return pl.read_parquet(path), time.perf_counter() - t0
+    return pl.read_parquet(path), 0.0
 
 
 def check_world(rows: pl.DataFrame, reference: dict[str, Any], model: Any, cfg: Config) -> dict[str, Any]:
@@ -224,14 +235,14 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def full_dashboard(reference: dict[str, Any], model: Any, cfg: Config, cache: Path) -> dict[str, Any]:
+def full_dashboard(reference: dict[str, Any], model: Any, cfg: Config, pipeline: Path) -> dict[str, Any]:
     """A full-preset export checked; the dashboard's size and a headless-Chromium look at it."""
     from churnflow.monitoring.check import run_check
     from churnflow.monitoring.dashboard import render_dashboard
     from churnflow.monitoring.windows import scored_rows
     from churnflow.reports.browser import inspect_page
 
-    rows, prep_s = world_rows("full", "baseline", 43, cfg, cache)
+    rows, prep_s = world_rows("full", "baseline", 43, pipeline)
     t0 = time.perf_counter()
     current = scored_rows(rows, model, reference["offsets_days"])
     result, _ = run_check(
@@ -358,10 +369,8 @@ def main(
     from churnflow.models import load_churn_model
 
     WORK.mkdir(parents=True, exist_ok=True)
-    cache = WORK / "rows"
-    cache.mkdir(exist_ok=True)
     results: dict[str, Any] = {}
-    loaded: dict[str, tuple[Config, dict[str, Any], Any]] = {}
+    loaded: dict[str, tuple[Config, dict[str, Any], Any, Path]] = {}
     for size in [s.strip() for s in sizes.split(",") if s.strip()]:
         overrides = [*SIZES[size], f"tune.n_trials={trials}"]
         t0 = time.perf_counter()
@@ -370,13 +379,13 @@ def main(
         cfg = load_config(pipeline / "params.yaml")
         reference = json.loads((pipeline / "artifacts" / "drift_reference.json").read_text())
         model = load_churn_model(pipeline / "artifacts" / "model")
-        loaded[size] = (cfg, reference, model)
+        loaded[size] = (cfg, reference, model, pipeline)
         plan = [("baseline", 43 + i) for i in range(seeds)]
         plan += [(sc, 43 + i) for sc in SCENARIOS for i in range(scenario_seeds)]
         records: dict[str, list[dict[str, Any]]] = {}
         prep_total = 0.0
         for scenario, seed in plan:
-            rows, prep_s = world_rows(size, scenario, seed, cfg, cache)
+            rows, prep_s = world_rows(size, scenario, seed, pipeline)
             prep_total += prep_s
             record = {"seed": seed, **check_world(rows, reference, model, cfg)}
             records.setdefault(scenario, []).append(record)
@@ -419,10 +428,16 @@ def main(
         "results": results,
         "online_update": online_update_cost(first[1]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "code": {
+            "commit": subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip(),
+            "note": "a pipeline copies the working tree when first built and makes its exports with it",
+        },
     }
     if full and "mini" in loaded:
-        cfg, reference, model = loaded["mini"]
-        payload["full_dashboard"] = full_dashboard(reference, model, cfg, cache)
+        cfg, reference, model, pipeline = loaded["mini"]
+        payload["full_dashboard"] = full_dashboard(reference, model, cfg, pipeline)
     write_json(out, payload)
     typer.echo(markdown_summary(payload))
     typer.echo(f"wrote {out}")
