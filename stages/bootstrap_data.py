@@ -31,7 +31,12 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="Composed configu
 
     typer.echo(f"{raw_dir}/ is empty: simulating preset {cfg.data.preset!r} with seed {cfg.data.seed}.")
     summary = simulate_to_dir(
-        cfg.data.preset, cfg.data.seed, raw_dir, scenario=cfg.data.scenario, gzip=cfg.data.gzip
+        cfg.data.preset,
+        cfg.data.seed,
+        raw_dir,
+        scenario=cfg.data.scenario,
+        gzip=cfg.data.gzip,
+        change_day=cfg.data.change_day,
     )
     typer.echo(str(summary))
 

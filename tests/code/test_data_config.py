@@ -59,11 +59,11 @@ def test_cli_rejects_a_bad_share_as_a_parameter(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "max_bad_line_share" in res.output
 
 
-@pytest.mark.parametrize("option", ["mini", "export"])
+@pytest.mark.parametrize("option", ["standard", "export"])
 def test_conf_values_equal_dataclass_defaults(repo_root: Path, option: str) -> None:
     """conf/data and DataConfig must not disagree on a loader default (source/preset differ for export)."""
     composed = compose_config(repo_root / "conf", [f"data={option}"])["data"]
     defaults = asdict(DataConfig())
     assert set(composed) == set(defaults)
     differ = {k for k in defaults if composed[k] != defaults[k]}
-    assert differ == (set() if option == "mini" else {"source", "preset"})
+    assert differ == (set() if option == "standard" else {"source", "preset", "gzip"})

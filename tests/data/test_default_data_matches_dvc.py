@@ -34,7 +34,13 @@ def test_regenerated_default_data_matches_data_dvc(repo_root: Path, tmp_path: Pa
     assert cfg.data.source == "simulated"
     raw = tmp_path / "data"
     simulate_to_dir(
-        cfg.data.preset, cfg.data.seed, raw, scenario=cfg.data.scenario, gzip=cfg.data.gzip, progress=False
+        cfg.data.preset,
+        cfg.data.seed,
+        raw,
+        scenario=cfg.data.scenario,
+        gzip=cfg.data.gzip,
+        progress=False,
+        change_day=cfg.data.change_day,
     )
     assert _dvc_hash_of(raw) == _committed_hash(repo_root), "regenerated data/ differs from data.dvc"
 

@@ -1,10 +1,14 @@
-"""Model behaviour on real pipeline data (simulator `mini` → loader → labels → features → model).
+"""Model behaviour on real pipeline data (simulator `small` → loader → labels → features → purged model).
+
+`small` is the default world's length (140 days) with a quarter of its users, so the default purged split
+and churn definition hold and CI stays quick.
 
 * invariance: a user's name never moves the score;
 * direction: more thumbs-down and errors before the cutoff raise the average score;
-* minimum quality: the out-of-time test AUC beats chance clearly and reaches a floor relative to the
-  simulator's oracle (the issue's 0.95 × oracle goal is reported by the evaluate stage, not asserted here:
-  on `mini` it is not reached — see docs/modelling.md).
+* minimum quality: the known-customer test AUC beats chance clearly, stays below the Monte-Carlo oracle
+  (a model above the ceiling is a leak) and reaches a floor relative to it (the 0.90 × oracle goal is
+  measured on the default world by benchmarks/bench_honest_evaluation.py);
+* calibration: the calibrated mean probability is near the realised churn rate.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     raw = tmp_path_factory.mktemp("raw")
     cfg = Config()
     cfg.evaluate.bootstrap_samples = 100
-    simulate_to_dir("mini", 42, raw)
+    simulate_to_dir("small", 42, raw, gzip=True, progress=False)
     events = load_events([raw], cfg.data).events
     labels = build_labels(events, cfg.labels).labels
     features = compute_features(events, labels.select("user_id", "cutoff"), cfg.features)
@@ -57,7 +61,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
 
 
 def _test_keys(p: Pipeline) -> pl.DataFrame:
-    return p.data.frame.filter(pl.Series(p.split.test)).select("user_id", "cutoff")
+    return p.data.frame.filter(pl.Series(p.split.known_customers)).select("user_id", "cutoff")
 
 
 def _score(p: Pipeline, events: pl.DataFrame) -> np.ndarray:
@@ -113,13 +117,21 @@ def test_minimum_quality_against_the_oracle(pipeline: Pipeline) -> None:
     from churnflow.simulate import load_ground_truth, oracle_probabilities
 
     p = pipeline
-    y = p.data.target(p.split.test)
-    auc = roc_auc_score(y, p.model.predict_proba_matrix(p.data.matrix(p.split.test)))
+    y = p.data.target(p.split.known_customers)
+    scores = p.model.predict_proba_matrix(p.data.matrix(p.split.known_customers))
+    auc = roc_auc_score(y, scores)
     truth = load_ground_truth(p.raw)
     assert truth is not None
-    oracle = roc_auc_score(y, oracle_probabilities(truth, _test_keys(p), p.cfg.labels.horizon_days))
-    print(f"mini: test AUC {auc:.3f}, oracle {oracle:.3f}, ratio {auc / oracle:.3f}")
+    result = oracle_probabilities(truth, _test_keys(p), p.cfg.labels, n_draws=100, seed=1)
+    oracle_p = result.table["p"].to_numpy()  # type: ignore[union-attr]
+    oracle = roc_auc_score(y, oracle_p)
+    print(f"small: known-customer AUC {auc:.3f}, oracle {oracle:.3f}, ratio {auc / oracle:.3f}")
     assert auc > 0.65, f"test AUC {auc:.3f} barely beats chance"
+    assert auc < oracle, f"model AUC {auc:.3f} above the oracle's {oracle:.3f}: a leak, not a result"
     assert auc / oracle > 0.8, (
         f"model/oracle AUC ratio {auc / oracle:.3f} (model {auc:.3f}, oracle {oracle:.3f})"
     )
+    assert abs(scores.mean() - y.mean()) < 0.25 * y.mean(), (
+        scores.mean(),
+        y.mean(),
+    )  # calibrated on validation

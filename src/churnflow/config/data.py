@@ -31,10 +31,11 @@ class DataConfig:
 
     raw_dir: str = "data"
     source: str = "simulated"  # simulated | export
-    preset: str = "mini"  # simulator preset: tiny | mini | medium | full (none for an export)
+    preset: str = "standard"  # simulator preset: tiny | mini | medium | standard | full (unused for an export)
     seed: int = 42
-    scenario: str = "default"
-    gzip: bool = False
+    scenario: str = "baseline"  # simulator scenario: baseline | more_ads | app_errors | price_rise | drifted
+    change_day: int = 0  # the day the scenario's changes start (0: the whole world)
+    gzip: bool = True  # the simulator writes events.json.gz (the loader reads .gz either way)
     max_bad_line_share: float = 0.01  # the load stage fails above this share of quarantined lines
     block_bytes: int = 16_777_216  # JSON read block size for the fast path
     min_valid_ts: str = "2000-01-01"  # earlier `ts` (UTC date) is an impossible timestamp → quarantine
@@ -49,6 +50,8 @@ class DataConfig:
         for name in ("block_bytes", "sort_bucket_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if self.change_day < 0:
+            raise ValueError(f"data.change_day must be >= 0, got {self.change_day}")
         if self.max_error_examples < 0:
             raise ValueError(f"data.max_error_examples must be >= 0, got {self.max_error_examples}")
         if not 0.0 <= self.max_bad_line_share <= 1.0:

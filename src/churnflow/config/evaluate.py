@@ -19,7 +19,7 @@ class EvaluateConfig:
     shap_sample: int = 500
     business_points: int = 100  # points of the net-value curve over the targeted share
     oracle_goal_ratio: float = 0.90  # goal (benchmark): known-customer AUC >= this x oracle AUC
-    oracle_draws: int = 200  # Monte-Carlo futures per (user, cutoff) for the oracle
+    oracle_draws: int = 100  # Monte-Carlo futures per (user, cutoff) for the oracle
     oracle_max_rows: int = 0  # 0 = every test row; else a seeded sample of users up to this many rows
     leak_alarm: bool = True  # stop when the model beats the oracle beyond the paired interval
     latent_model: bool = True  # also fit the same model family with the true latent state as features

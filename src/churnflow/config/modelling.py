@@ -29,7 +29,7 @@ def _check_range(group: str, name: str, value: float, lo: float, hi: float) -> N
 class TuneConfig:
     """Optuna study settings (validation = the latest purged development cutoffs, see models/splits.py)."""
 
-    n_trials: int = 30
+    n_trials: int = 20
     sampler_seed: int = 42
     pruner: str = "median"  # median | successive_halving | none
     timeout_s: int = 0  # 0 = no timeout
@@ -50,8 +50,8 @@ class TuneConfig:
 class TrainConfig:
     """Split sizes, final fit, calibration, threshold and the promotion gates."""
 
-    n_test_cutoffs: int = 3  # the latest cutoffs: the final, never-tuned-on test set
-    new_user_share: float = 0.2  # users (seeded hash) kept out of development: the "new users" test view
+    n_test_cutoffs: int = 4  # the latest cutoffs: the final, never-tuned-on test set
+    new_user_share: float = 0.1  # users (seeded hash) kept out of development: the "new users" test view
     class_weight: str = "balanced"  # balanced | none
     calibration: str = "platt"  # platt | isotonic | none (fitted on the validation rows)
     threshold_rule: str = "max_f1"  # max_f1 | target_precision | top_k (chosen on validation predictions)

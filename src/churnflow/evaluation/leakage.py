@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import roc_auc_score
+
+from churnflow.stats import weighted_roc_auc
 
 
 def single_feature_aucs(x: np.ndarray, y: np.ndarray, names: list[str], threshold: float) -> pl.DataFrame:
@@ -23,7 +24,7 @@ def single_feature_aucs(x: np.ndarray, y: np.ndarray, names: list[str], threshol
             auc, direction = 0.5, 0
         else:
             filled = np.where(missing, np.nanmedian(col), col)
-            raw = float(roc_auc_score(y, filled))
+            raw = float(weighted_roc_auc(y, filled)[0])
             auc, direction = (raw, 1) if raw >= 0.5 else (1.0 - raw, -1)
         rows.append(
             {
