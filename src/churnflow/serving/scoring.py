@@ -29,7 +29,7 @@ import polars as pl
 
 from churnflow.data.load import EVENT_DTYPES, RAW_DTYPES, SORT_KEYS
 from churnflow.data.schema import RAW_KEYS, RAW_TO_COLUMN
-from churnflow.features import compute_features, compute_features_online
+from churnflow.features import FeatureInputError, compute_features, compute_features_online
 from churnflow.models.artifact import ChurnModel
 from churnflow.models.contributions import feature_contributions, top_reasons
 from churnflow.serving.schemas import (
@@ -154,18 +154,22 @@ def events_frame(events: Sequence[Any]) -> pl.DataFrame:
     request). Invariant: cast to the events table's dtypes it equals
     :func:`churnflow.data.load.normalize_records` of the same events (a test checks it).
     """
-    schema = {RAW_TO_COLUMN[key]: RAW_DTYPES[key] for key in RAW_KEYS}
-    columns = [list(map(_GETTERS[key], events)) for key in RAW_KEYS]
-    frame = pl.DataFrame(dict(zip(schema, columns, strict=True)), schema=schema)
-    exprs = [pl.int_range(pl.len(), dtype=EVENT_DTYPES["source_line"]).alias("source_line")]
-    for column, dtype in EVENT_DTYPES.items():
-        if isinstance(dtype, pl.Datetime) and column in schema:  # epoch ms (a float rounds as in the loader)
-            ms = pl.col(column).round(0).cast(pl.Int64) if schema[column] == pl.Float64 else pl.col(column)
-            exprs.append(
-                ms.cast(pl.Datetime(dtype.time_unit)).dt.replace_time_zone(dtype.time_zone).alias(column)
-            )
-    out = frame.with_columns(exprs)
-    return out.sort([key for key in SORT_KEYS if key in out.columns])
+    series: list[pl.Series] = []
+    for key in RAW_KEYS:
+        column, raw_dtype = RAW_TO_COLUMN[key], RAW_DTYPES[key]
+        values = pl.Series(column, list(map(_GETTERS[key], events)), dtype=raw_dtype)
+        target = EVENT_DTYPES.get(column)
+        if isinstance(target, pl.Datetime):  # epoch ms (a float rounds as in the loader)
+            ms = values.round(0).cast(pl.Int64) if raw_dtype == pl.Float64 else values
+            values = ms.cast(pl.Datetime(target.time_unit, target.time_zone))
+        series.append(values)
+    n = len(events)
+    series.append(pl.Series("source_line", np.arange(n, dtype=np.int64)).cast(EVENT_DTYPES["source_line"]))
+    frame = pl.DataFrame(series)
+    ts = np.fromiter(map(_GETTERS["ts"], events), dtype=np.int64, count=n)
+    if n > 1 and not bool((ts[1:] > ts[:-1]).all()):  # ties or disorder: sort into the table's order
+        frame = frame.sort([key for key in SORT_KEYS if key in frame.columns])
+    return frame
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -277,7 +281,12 @@ class Scorer:
         with timer.stage("frame"):
             frame = events_frame(user.events)
         with timer.stage("features"):
-            values = compute_features_online(frame, ms_to_datetime(user.cutoff_ms), self.settings.features)
+            try:
+                values = compute_features_online(
+                    frame, ms_to_datetime(user.cutoff_ms), self.settings.features
+                )
+            except FeatureInputError as exc:  # input the checks above let through: still the client's
+                raise RequestError(400, f"events: {exc}", kind="feature input", field="events") from None
             matrix = np.array([[values[name] for name in self.feature_names]], dtype=np.float64)
         with timer.stage("predict"):
             probability = self._probabilities(matrix)
@@ -319,7 +328,10 @@ class Scorer:
                     }
                 )
             with timer.stage("features"):
-                features = compute_features(frame, cutoffs, self.settings.features)
+                try:
+                    features = compute_features(frame, cutoffs, self.settings.features)
+                except FeatureInputError as exc:
+                    raise RequestError(400, f"events: {exc}", kind="feature input", field="events") from None
                 matrix = features.select([pl.col(n).cast(pl.Float64) for n in self.feature_names]).to_numpy()
                 matrix = np.ascontiguousarray(matrix, dtype=np.float64)
             with timer.stage("predict"):
