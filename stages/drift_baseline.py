@@ -25,8 +25,6 @@ from churnflow.monitoring.windows import export_day0
 from churnflow.utils.io import atomic_dir, write_json, write_text
 
 app = typer.Typer(add_completion=False)
-#: Users whose last event before a development cutoff gives the online shares (a sample keeps it quick).
-ONLINE_USERS = 1000
 
 
 @app.command()
@@ -47,7 +45,7 @@ def main(
     rows = baseline_rows(data.frame, split, cfg.seed)
     ev = read_events(events)
     day0 = export_day0(ev)
-    online_keys = last_event_keys(ev, rows.development, ONLINE_USERS, cfg.seed)
+    online_keys = last_event_keys(ev, rows.development, cfg.monitor.online_reference_users, cfg.seed)
     online_users = online_keys["user_id"].unique().implode()
     online = compute_features(ev.filter(pl.col("user_id").is_in(online_users)), online_keys, cfg.features)
     typer.echo(

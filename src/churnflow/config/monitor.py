@@ -47,6 +47,9 @@ class MonitorConfig:
     # online (serving): rolling input-drift score over the last N scored rows
     online_window: int = 500
     online_alpha: float = 0.01  # a feature counts as drifting online above its null quantile at 1 - alpha
+    online_reference_users: int = (
+        1000  # users whose last event before a training cutoff give the online shares
+    )
     # dashboard
     dashboard_features: int = 24  # drifting features plotted (largest effect first)
 
@@ -62,6 +65,7 @@ class MonitorConfig:
             "performance_draws",
             "recalibration_min_users",
             "online_window",
+            "online_reference_users",
             "dashboard_features",
         )
         for name in positive_ints:
