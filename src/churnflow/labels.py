@@ -84,17 +84,6 @@ class LabelResult:
     summary: dict[str, Any]
 
 
-def _validate(cfg: LabelsConfig) -> None:
-    """Fail by field name on a configuration that cannot define labels."""
-    for name in ("cutoff_every_days", "horizon_days", "inactivity_days"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"labels.{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.first_cutoff_days < 0:
-        raise ValueError(f"labels.first_cutoff_days must be >= 0, got {cfg.first_cutoff_days}")
-    if not (cfg.use_cancellation or cfg.use_inactivity or cfg.use_downgrade):
-        raise ValueError("labels: no churn kind enabled (use_cancellation, use_inactivity, use_downgrade)")
-
-
 def _user_events(events: pl.DataFrame) -> pl.DataFrame:
     """The events of identified users (``user_id``, ``ts``, ``page`` as string, ``registration``)."""
     missing = [c for c in INPUT_COLUMNS if c not in events.columns]
@@ -149,7 +138,6 @@ def schedule_cutoffs(events: pl.DataFrame, cfg: LabelsConfig) -> list[datetime]:
 
     First cutoff: the day of the first event + ``first_cutoff_days``; then every ``cutoff_every_days``.
     """
-    _validate(cfg)
     span = _span(_user_events(events))
     if span is None:
         return []
@@ -181,7 +169,6 @@ def churn_events(
     data run that long: up to ``data_end``, by default the last event); it is dated that midnight.
     Inactivity the data cannot confirm is not listed.
     """
-    _validate(cfg)
     ev = _user_events(events)
     schema = {"user_id": pl.String(), "anchor_ts": _TS, "churn_ts": _TS, "churn_kind": pl.String()}
     span = _span(ev)
@@ -322,7 +309,6 @@ def label_at_cutoffs(
     at its cutoff or its label is known only after ``data_end`` (censored). Used by the simulator's
     Monte-Carlo oracle to apply the project's own label function to re-simulated futures.
     """
-    _validate(cfg)
     for col in ("user_id", "cutoff"):
         if col not in keys.columns:
             raise ValueError(f"keys: missing column {col!r}")
@@ -355,7 +341,6 @@ def build_labels(events: pl.DataFrame, cfg: LabelsConfig) -> LabelResult:
     Same events + config → same table. Warns (``LabelWarning``) and still returns when the table is
     empty, has no churner or has one class; the warnings are also listed in ``summary["warnings"]``.
     """
-    _validate(cfg)
     ev = _user_events(events)
     scheduled = schedule_cutoffs(ev, cfg)
     usable = make_cutoffs(ev, cfg)

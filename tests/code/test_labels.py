@@ -191,17 +191,16 @@ def scenario(draw: st.DrawFn) -> tuple[pl.DataFrame, LabelsConfig]:
         for m in minutes:
             rows.append((user, D0 + timedelta(minutes=m), draw(st.sampled_from(PAGES))))
     rows.append(("sentinel", D0 + SPAN_DAYS * DAY + timedelta(hours=1), "NextSong"))  # fixes the data end
+    kinds = {name: draw(st.booleans()) for name in ("use_cancellation", "use_inactivity", "use_downgrade")}
+    if not any(kinds.values()):  # a churn definition needs at least one kind (checked by LabelsConfig)
+        kinds["use_inactivity"] = True
     cfg = LabelsConfig(
         first_cutoff_days=draw(st.integers(0, 10)),
         cutoff_every_days=draw(st.integers(1, 7)),
         horizon_days=draw(st.integers(1, 14)),
         inactivity_days=draw(st.integers(1, 14)),
-        use_cancellation=draw(st.booleans()),
-        use_inactivity=draw(st.booleans()),
-        use_downgrade=draw(st.booleans()),
+        **kinds,
     )
-    if not (cfg.use_cancellation or cfg.use_inactivity or cfg.use_downgrade):
-        cfg = replace(cfg, use_inactivity=True)
     return frame(rows, reg), cfg
 
 

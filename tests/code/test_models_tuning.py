@@ -8,8 +8,9 @@ import optuna
 import pytest
 
 from churnflow.config.loading import _validate, compose_config
+from churnflow.config.modelling import ModelConfig
 from churnflow.models.training import join_features_labels, make_split, train_final
-from churnflow.models.tuning import run_study, suggest_params, validate_search_space
+from churnflow.models.tuning import run_study, suggest_params
 from tests.model.synthetic import make_tables
 
 
@@ -56,15 +57,20 @@ def test_study_resumes_from_sqlite(data, repo_root: Path, tmp_path: Path) -> Non
     assert again.n_trials == 4  # the stored trials were loaded, two more added
 
 
-def test_bad_search_space_names_the_parameter() -> None:
+def test_bad_search_space_names_the_parameter(repo_root: Path) -> None:
     with pytest.raises(ValueError, match=r"model\.search_space\.lr"):
-        validate_search_space({"lr": {"type": "float", "low": 1.0, "high": 0.1}}, "lightgbm")
+        ModelConfig(search_space={"lr": {"type": "float", "low": 1.0, "high": 0.1}})
     with pytest.raises(ValueError, match="log scale"):
-        validate_search_space({"lr": {"type": "float", "low": 0.0, "high": 0.1, "log": True}}, "lightgbm")
+        ModelConfig(search_space={"lr": {"type": "float", "low": 0.0, "high": 0.1, "log": True}})
     with pytest.raises(ValueError, match="categorical"):
-        validate_search_space({"k": {"type": "categorical", "choices": []}}, "lightgbm")
+        ModelConfig(search_space={"k": {"type": "categorical", "choices": []}})
+    raw = compose_config(repo_root / "conf")
+    raw["model"]["search_space"]["num_leaves"]["low"] = 99  # checked where the config is loaded
+    with pytest.raises(ValueError, match=r"model\.search_space\.num_leaves"):
+        _validate(raw)
     trial = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0)).ask()
-    drawn = suggest_params(
-        trial, {"k": {"type": "int", "low": 2, "high": 4}, "c": {"type": "categorical", "choices": [1]}}
-    )
+    space = ModelConfig(
+        search_space={"k": {"type": "int", "low": 2, "high": 4}, "c": {"type": "categorical", "choices": [1]}}
+    ).search_space
+    drawn = suggest_params(trial, space)
     assert 2 <= drawn["k"] <= 4 and drawn["c"] == 1

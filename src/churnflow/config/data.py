@@ -31,7 +31,7 @@ class DataConfig:
 
     raw_dir: str = "data"
     source: str = "simulated"  # simulated | export
-    preset: str = "standard"  # simulator preset: tiny | mini | medium | standard | full (unused for an export)
+    preset: str = "standard"  # simulator preset: tiny | mini | medium | small | standard | full
     seed: int = 42
     scenario: str = "baseline"  # simulator scenario: baseline | more_ads | app_errors | price_rise | drifted
     change_day: int = 0  # the day the scenario's changes start (0: the whole world)

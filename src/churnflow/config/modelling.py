@@ -5,14 +5,51 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+MODEL_NAMES: tuple[str, ...] = ("lightgbm", "xgboost", "logreg")
+SPACE_TYPES: tuple[str, ...] = ("float", "int", "categorical")
+
+
+@dataclass
+class SearchDim:
+    """A tuned parameter: ``float``/``int`` in ``[low, high]`` (``log`` scale optional) or ``categorical``."""
+
+    type: str = "float"  # float | int | categorical
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    def check(self, where: str) -> None:
+        """Raise ``ValueError`` prefixed with ``where`` (the key's name) when the dimension is malformed."""
+        if self.type not in SPACE_TYPES:
+            raise ValueError(f"{where}: needs type one of {SPACE_TYPES}, got {self.type!r}")
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError(f"{where}: categorical needs a non-empty 'choices' list")
+            return
+        if self.low is None or self.high is None or self.low > self.high:
+            raise ValueError(f"{where}: needs low <= high, got low={self.low} high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"{where}: log scale needs low > 0")
+
 
 @dataclass
 class ModelConfig:
-    """Model family, its fixed parameters and its Optuna search space."""
+    """Model family, its fixed parameters and its Optuna search space (one :class:`SearchDim` each)."""
 
     name: str = "lightgbm"  # lightgbm | xgboost | logreg
     fixed: dict[str, Any] = field(default_factory=dict)
-    search_space: dict[str, Any] = field(default_factory=dict)
+    search_space: dict[str, SearchDim] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_choice("model", "name", self.name, MODEL_NAMES)
+        for key, dim in list(self.search_space.items()):
+            if isinstance(dim, dict):  # built from plain dicts (tests, scripts)
+                dim = self.search_space[key] = SearchDim(**dim)
+            dim.check(f"model.search_space.{key} ({self.name})")
+        clash = sorted(set(self.search_space) & {"seed", "verbose", "verbosity"})
+        if clash:
+            raise ValueError(f"model.search_space: {clash} are set by churnflow, not tuned")
 
 
 def _check_choice(group: str, name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -17,11 +17,10 @@ import optuna
 from sklearn.metrics import roc_auc_score
 
 from churnflow.config import Config, ModelConfig, TuneConfig
+from churnflow.config.modelling import SearchDim
 from churnflow.models.factory import fit_model, merge_params
 from churnflow.models.splits import TimeSplit
 from churnflow.models.training import Dataset
-
-SPACE_TYPES: tuple[str, ...] = ("float", "int", "categorical")
 
 
 @dataclass
@@ -51,37 +50,16 @@ class TuneResult:
         }
 
 
-def validate_search_space(space: Mapping[str, Any], model_name: str) -> None:
-    """Raise ``ValueError`` naming the parameter when a search-space entry is malformed."""
-    for name, spec in space.items():
-        where = f"model.search_space.{name} ({model_name})"
-        if not isinstance(spec, Mapping) or spec.get("type") not in SPACE_TYPES:
-            raise ValueError(f"{where}: needs type one of {SPACE_TYPES}, got {spec!r}")
-        if spec["type"] == "categorical":
-            if not spec.get("choices"):
-                raise ValueError(f"{where}: categorical needs a non-empty 'choices' list")
-        else:
-            if "low" not in spec or "high" not in spec or spec["low"] > spec["high"]:
-                raise ValueError(f"{where}: needs low <= high, got {spec!r}")
-            if spec.get("log") and spec["low"] <= 0:
-                raise ValueError(f"{where}: log scale needs low > 0")
-
-
-def suggest_params(trial: optuna.Trial, space: Mapping[str, Any]) -> dict[str, Any]:
-    """One draw from ``space`` (``{name: {type, low, high, log} | {type: categorical, choices}}``)."""
+def suggest_params(trial: optuna.Trial, space: Mapping[str, SearchDim]) -> dict[str, Any]:
+    """One draw from ``space`` (checked when the config was loaded: ``ModelConfig.search_space``)."""
     params: dict[str, Any] = {}
-    for name, spec in space.items():
-        kind = spec["type"]
-        if kind == "float":
-            params[name] = trial.suggest_float(
-                name, float(spec["low"]), float(spec["high"]), log=bool(spec.get("log"))
-            )
-        elif kind == "int":
-            params[name] = trial.suggest_int(
-                name, int(spec["low"]), int(spec["high"]), log=bool(spec.get("log"))
-            )
+    for name, dim in space.items():
+        if dim.type == "categorical":
+            params[name] = trial.suggest_categorical(name, list(dim.choices or []))
+        elif dim.type == "int":
+            params[name] = trial.suggest_int(name, int(dim.low or 0), int(dim.high or 0), log=dim.log)
         else:
-            params[name] = trial.suggest_categorical(name, list(spec["choices"]))
+            params[name] = trial.suggest_float(name, float(dim.low or 0), float(dim.high or 0), log=dim.log)
     return params
 
 
@@ -112,7 +90,6 @@ def run_study(
     """
     model: ModelConfig = cfg.model
     tune: TuneConfig = cfg.tune
-    validate_search_space(model.search_space, model.name)
     x_tr, y_tr = data.matrix(split.train), data.target(split.train)
     x_va, y_va = data.matrix(split.validation), data.target(split.validation)
     if len(np.unique(y_va)) < 2:
