@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from tqdm.auto import tqdm
 
 from churnflow.config.data import DataConfig
 from churnflow.data.decode import decode_block, iter_blocks, parquet_blocks
@@ -25,6 +24,7 @@ from churnflow.data.errors import LoadInputError
 from churnflow.data.rules import Rule, bad_expr, reason_expr, rules
 from churnflow.data.schema import PAGES
 from churnflow.data.table import to_events
+from churnflow.utils.progress import progress as progress_bar
 
 #: Bytes of JSON per Parquet input row, to size Parquet batches like JSON blocks (at least 1,024 rows).
 _PARQUET_ROW_BYTES = 512
@@ -63,7 +63,7 @@ def first_pass(inputs: list[Path], cfg: DataConfig, spill: Path, progress: bool)
     checks = rules(cfg.valid_ts_ms)
     total = sum(p.stat().st_size for p, _ in files)
     part_no = 0
-    with tqdm(total=total, unit="B", unit_scale=True, desc="load", disable=not progress) as bar:
+    with progress_bar(total=total, unit="B", unit_scale=True, desc="load", disable=not progress) as bar:
         for path, source in files:
             if source in state.files:
                 raise LoadInputError(f"{path}: two inputs share the source name {source!r}")

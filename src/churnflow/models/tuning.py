@@ -141,9 +141,9 @@ def run_study(
 
     callbacks: list[Any] = []
     if show_progress:
-        from tqdm.auto import tqdm
+        from churnflow.utils.progress import progress
 
-        bar = tqdm(total=tune.n_trials, desc=f"tune {model.name}", unit="trial")
+        bar = progress(total=tune.n_trials, desc=f"tune {model.name}", unit="trial")
 
         def _tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             bar.update(1)

@@ -20,7 +20,6 @@ from typing import BinaryIO
 
 import numpy as np
 import polars as pl
-from tqdm.auto import tqdm
 
 from churnflow.simulate.events import ActivityTimes, UserAttributes, expand_sessions, guest_events
 from churnflow.simulate.presets import (
@@ -44,6 +43,7 @@ from churnflow.simulate.world import (
     simulate_users,
 )
 from churnflow.utils.io import atomic_path, write_parquet
+from churnflow.utils.progress import progress as progress_bar
 
 # random stream ids (the second seed word); chunk i uses _STREAM_CHUNK + i
 _STREAM_WORLD, _STREAM_VOCAB, _STREAM_ATTRS, _STREAM_GUESTS, _STREAM_CHUNK = 0, 1, 2, 3, 1000
@@ -360,7 +360,7 @@ def simulate_to_dir(
     session_last = np.full(world.sessions.user.size, -1, dtype=np.int64)
     activity: list[ActivityTimes] = []
     n_events = 0
-    bar = tqdm(total=n_chunks(world), desc=f"simulate {preset}", unit="chunk", disable=not progress)
+    bar = progress_bar(total=n_chunks(world), desc=f"simulate {preset}", unit="chunk", disable=not progress)
     # serialising (and compressing) chunk i runs in worker threads while chunk i + 1 is simulated; results
     # are written in chunk order, so the bytes do not depend on timing
     pending: deque[Future[tuple[list[bytes], pl.DataFrame | None]]] = deque()

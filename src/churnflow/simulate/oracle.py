@@ -69,6 +69,7 @@ from churnflow.simulate.world import (
     renew_sessions,
     step_satisfaction,
 )
+from churnflow.utils.progress import progress as progress_bar
 
 __all__ = ["OracleResult", "latent_state_features", "latent_states", "oracle_probabilities"]
 
@@ -483,7 +484,6 @@ def oracle_probabilities(
             stacklevel=2,
         )
         return realised_hazard_probabilities(truth, keys, labels_cfg)
-    from tqdm.auto import tqdm
 
     from churnflow.labels import label_at_cutoffs, label_window_days
 
@@ -507,7 +507,7 @@ def oracle_probabilities(
     se = np.full(m, np.nan)
     per_block = max(1, _BLOCK_PSEUDO_USERS // n_draws)
     blocks = [live[i : i + per_block] for i in range(0, live.size, per_block)]
-    for b, sel in enumerate(tqdm(blocks, desc="oracle", unit="block", disable=not progress)):
+    for b, sel in enumerate(progress_bar(blocks, desc="oracle", unit="block", disable=not progress)):
         block_rng = np.random.default_rng([seed, b])
         events, pkeys = _future_events(block_rng, st, sel, n_draws, window, regime, preset, start_ms, song)
         data_end = datetime.fromtimestamp((int(st.cutoff_ms[sel].max()) + window * DAY_MS) / 1000, tz=UTC)
