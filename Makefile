@@ -20,7 +20,7 @@ export JUPYTER_DATA_DIR ?= $(CURDIR)/.cache/jupyter
 export PYSPARK_PYTHON ?= $(CURDIR)/$(PY)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install data params run repro test test-fast lint format bench serve build mlflow-ui report lock clean browser
+.PHONY: help install data params run repro exp test test-fast lint format bench serve build mlflow-ui report lock clean browser
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ run: data ## Install, create the default data if absent, run the whole pipeline 
 
 repro: install ## dvc repro only
 	$(BIN)/dvc repro
+
+ARGS ?=
+exp: install ## An experiment with the project's venv on PATH: make exp ARGS="-S model=xgboost -S tune.n_trials=5"
+	$(BIN)/dvc exp run $(ARGS)
 
 browser: ## Debian's chromium for the headless-browser checks (installed with apt-get when root; else those tests skip)
 	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
