@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -169,42 +170,37 @@ def test_a_store_entry_that_cannot_serve_fails_with_one_clear_message(tmp_path: 
     cfg = serving_config("pkg_bad")
     model, _ = train_tiny_model(feature_names(cfg.features), tmp_path / "model")
     register(cfg, tmp_path / "model", "champion")
+    tag = package(
+        cfg, tmp_path / "model", METRICS, online_drift_reference(model.feature_names[:3])
+    ).record.bento_model_tag
+    entry = _store_entry(tag)
+    pristine = tmp_path / "pristine"
+    shutil.copytree(entry, pristine)
 
-    def fresh() -> str:
-        return package(
-            cfg, tmp_path / "model", METRICS, online_drift_reference(model.feature_names[:3])
-        ).record.bento_model_tag
+    def corrupted(damage: Any, match: str) -> None:
+        damage()
+        try:
+            with pytest.raises(ModelLoadError, match=match) as caught:
+                load_served_model(tag)
+            assert tag in str(caught.value) and "\n" not in str(caught.value), "one line naming the model"
+        finally:
+            shutil.rmtree(entry)
+            shutil.copytree(pristine, entry)
 
-    tag = fresh()
-    model_file = model_dir_of(_store_entry(tag) / "mlflow_model") / "model.txt"
-    model_file.write_bytes(model_file.read_bytes()[:200])
-    with pytest.raises(ModelLoadError, match="differ from what was packaged") as truncated:
-        load_served_model(tag)
-    assert tag in str(truncated.value) and "\n" not in str(truncated.value)
-
-    tag = fresh()
-    (_store_entry(tag) / "mlflow_model" / "python_model.pkl").write_bytes(b"not a pickle")
-    with pytest.raises(ModelLoadError, match="corrupt"):
-        load_served_model(tag)
-
-    tag = fresh()
-    _edit_metadata(tag, lambda m: m.pop("threshold"))
-    with pytest.raises(ModelLoadError, match="lacks key 'threshold'"):
-        load_served_model(tag)
-
-    tag = fresh()
-    _edit_metadata(tag, lambda m: m.__setitem__("feature_names", list(reversed(m["feature_names"]))))
-    with pytest.raises(ModelLoadError, match="feature-list mismatch"):
-        load_served_model(tag)
-
-    tag = fresh()
-    (_store_entry(tag) / "drift_reference.json").write_text(json.dumps({"online": {}}))
-    with pytest.raises(ModelLoadError, match="differ from what was packaged"):
-        load_served_model(tag)
-
+    model_file = model_dir_of(entry / "mlflow_model") / "model.txt"
+    corrupted(lambda: model_file.write_bytes(model_file.read_bytes()[:200]), "differ from what was packaged")
+    pickle = entry / "mlflow_model" / "python_model.pkl"
+    corrupted(lambda: pickle.write_bytes(b"not a pickle"), "corrupt")
+    corrupted(lambda: _edit_metadata(tag, lambda m: m.pop("threshold")), "lacks key 'threshold'")
+    corrupted(
+        lambda: _edit_metadata(tag, lambda m: m.__setitem__("feature_names", m["feature_names"][::-1])),
+        "feature-list mismatch",
+    )
+    drift = entry / "drift_reference.json"
+    corrupted(lambda: drift.write_text(json.dumps({"online": {}})), "differ from what was packaged")
     with pytest.raises(ModelLoadError, match="not in the BentoML store"):
         load_served_model("pkg_bad:doesnotexist")
-    assert load_served_model(fresh()).settings.registered_model == "pkg_bad", "re-packaging repairs it"
+    assert load_served_model(tag).settings.registered_model == "pkg_bad", "the restored entry serves"
 
 
 def test_metadata_round_trip_and_errors(tmp_path: Path) -> None:

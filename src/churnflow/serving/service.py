@@ -6,7 +6,8 @@ worker starts) loads and checks the packaged model ``$CHURNFLOW_BENTO_MODEL`` (d
 the API keys and the rate-limit storage; any failure prints ONE line and exits with status 2, so a corrupt
 model never leaves a worker restarting behind an open port. Without keys the service refuses to start
 unless ``CHURNFLOW_INSECURE_DEV=1`` (then it says so loudly). BentoML's own per-path traffic metrics and
-access log are off: the guard middleware counts requests under bounded labels and logs one line per error.
+access log are off (the guard middleware counts requests under bounded labels and logs one line per
+error), and so is its tracing middleware (no exporter is configured; it only cost time).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import time
 
 import bentoml
+import msgspec
 
 from churnflow.monitoring.online import RollingDrift
 from churnflow.serving.app import ServiceState, build_app
@@ -64,8 +66,6 @@ class ChurnService:
         served = STARTUP.served
         settings = served.settings
         scorer = Scorer(served.model, settings)
-        import msgspec
-
         self.state = ServiceState(
             served=served,
             scorer=scorer,
