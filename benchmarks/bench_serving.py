@@ -289,8 +289,9 @@ def _time_split(before: str, after: str, client_mean_ms: float) -> dict[str, Any
         d_sum, d_count = total - b.get(stage, (0, 0))[0], count - b.get(stage, (0, 0))[1]
         if d_count:
             stages[stage] = round(d_sum / d_count * 1000, 3)
-    hb = _histogram(before, "churnflow_http_request_duration_seconds", "endpoint").get("/predict", (0, 0))
-    ha = _histogram(after, "churnflow_http_request_duration_seconds", "endpoint").get("/predict", (0, 0))
+    label = 'endpoint="/predict",status'
+    hb = _histogram(before, "churnflow_http_request_duration_seconds", label).get("200", (0, 0))
+    ha = _histogram(after, "churnflow_http_request_duration_seconds", label).get("200", (0, 0))
     server_ms = (ha[0] - hb[0]) / max(1.0, ha[1] - hb[1]) * 1000
     return {
         "stage_mean_ms": stages,

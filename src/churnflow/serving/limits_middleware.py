@@ -110,7 +110,7 @@ class GuardMiddleware:
             status = outcome["status"]
             metrics = service_metrics()
             metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()
-            metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - start)
+            metrics.latency.labels(endpoint=endpoint, status=str(status)).observe(time.perf_counter() - start)
             if status >= 400:
                 self._log(scope, endpoint, status, outcome, start)
 

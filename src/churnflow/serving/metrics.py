@@ -78,8 +78,8 @@ class ServiceMetrics:
         )
         self.latency = Histogram(
             "churnflow_http_request_duration_seconds",
-            "HTTP request latency by endpoint (seconds, measured inside the worker)",
-            ["endpoint"],
+            "HTTP request latency by endpoint and status (seconds, measured inside the worker)",
+            ["endpoint", "status"],
             buckets=_LATENCY_BUCKETS,
         )
         self.predictions = Counter("churnflow_predictions", "Predictions served by risk band", ["risk_level"])
@@ -105,9 +105,7 @@ class ServiceMetrics:
             ["registered_model", "version", "alias"],
             multiprocess_mode="max",
         )
-        for endpoint in ENDPOINTS:  # series exist from the start, so rate() works on the first request
-            self.latency.labels(endpoint=endpoint)
-        for stage in STAGES:
+        for stage in STAGES:  # series exist from the start, so rate() works on the first request
             self.stage_seconds.labels(stage=stage)
 
 
