@@ -36,11 +36,12 @@ def test_expected_auc_of_certain_scores_is_the_auc() -> None:
 
 def test_expected_auc_matches_the_mean_of_label_draws() -> None:
     p = np.random.default_rng(1).beta(1.2, 6.0, 3000)
-    aucs, positives = label_draws(p, 300, seed=2)
+    probabilities = np.broadcast_to(p, (300, p.size))
+    aucs, positives = label_draws(probabilities, seed=2)
     assert expected_roc_auc(p) == pytest.approx(np.nanmean(aucs), abs=0.005)
     assert positives.mean() == pytest.approx(p.sum(), rel=0.02)
     # each draw's AUC equals sklearn's on that draw
-    y = np.random.default_rng(2).random((300, p.size)) < p
+    y = np.random.default_rng(2).random((300, p.size)) < probabilities
     assert aucs[0] == pytest.approx(roc_auc_score(y[0], p))
 
 
@@ -54,14 +55,14 @@ def test_window_flags_concept_drift_only_when_the_labels_stop_following_the_scor
     rng = np.random.default_rng(3)
     p = rng.beta(1.2, 6.0, 2000)
     same = (rng.random(p.size) < p).astype(int)
-    ok = window_performance("2024-01-01", True, p, same, 300, 4, BUSINESS)
+    ok = window_performance("2024-01-01", True, p, same, None, 300, 4, BUSINESS)
     assert ok.labelled and ok.auc_band[0] <= ok.realised_auc <= ok.auc_band[1]
     assert ok.p_auc > 0.01 and ok.p_rate > 0.01
     # concept drift: churn no longer depends on the score (and is more frequent)
     drifted = (rng.random(p.size) < 0.25).astype(int)
-    bad = window_performance("2024-01-01", True, p, drifted, 300, 4, BUSINESS)
+    bad = window_performance("2024-01-01", True, p, drifted, None, 300, 4, BUSINESS)
     assert bad.realised_auc < bad.auc_band[0] and bad.p_auc < 1e-6 and bad.p_rate < 1e-6
-    unlabelled = window_performance("2024-01-01", True, p, None, 300, 4, BUSINESS)
+    unlabelled = window_performance("2024-01-01", True, p, None, None, 300, 4, BUSINESS)
     assert not unlabelled.labelled and unlabelled.realised_auc is None and unlabelled.p_auc is None
 
 
@@ -131,3 +132,21 @@ def test_platt_recalibration_fixes_a_known_miscalibration() -> None:
     assert roc_auc(y, fixed) == pytest.approx(roc_auc(y, served))  # monotone: the ranking is kept
     assert fit_platt(served[:30], y[:30])["method"] == "none"  # too few of a class: identity
     assert np.array_equal(recalibrate(served, {"method": "none"}), served)
+    # the same rows as 4,000 users or as 200 users with 20 rows each: the clustered fit is less certain
+    clustered = fit_platt(served, y, n_users=200)
+    assert np.diag(clustered["cov"]).sum() > 5 * np.diag(cal["cov"]).sum()
+
+
+def test_an_uncertain_recalibration_widens_the_band() -> None:
+    from churnflow.monitoring.performance import fit_platt
+
+    rng = np.random.default_rng(8)
+    truth = rng.beta(1.5, 6.0, 3000)
+    y = (rng.random(truth.size) < truth).astype(int)
+    certain = fit_platt(truth, y)
+    uncertain = fit_platt(truth, y, n_users=30)
+    p = rng.beta(1.5, 6.0, 1500)
+    narrow = window_performance("2024-01-01", True, p, None, certain, 300, 4, BUSINESS)
+    wide = window_performance("2024-01-01", True, p, None, uncertain, 300, 4, BUSINESS)
+    width = lambda w: w.positive_rate_band[1] - w.positive_rate_band[0]  # noqa: E731
+    assert width(wide) > 1.5 * width(narrow)

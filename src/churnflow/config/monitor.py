@@ -39,9 +39,7 @@ class MonitorConfig:
     performance_draws: int = 400  # label draws from the calibrated scores per window (predictive band)
     performance_alpha: float = 0.01  # level of the realised-AUC and churn-rate tests (BH across windows)
     auc_drop_critical: float = 0.05  # estimated AUC this far below the reference → critical
-    recalibration_min_users: int = (
-        100  # score-reference users needed to recalibrate the scores (else as served)
-    )
+    recalibration_min_users: int = 10  # score-reference users needed to recalibrate (else as served)
     # alerts
     cooldown_days: int = 7  # the same alert is not raised again within this many days of data time
     # online (serving): rolling input-drift score over the last N scored rows

@@ -113,12 +113,15 @@ def performance_windows(
     label is known."""
     out = []
     for i, (cutoff, part) in enumerate(rows.sort("cutoff").group_by("cutoff", maintain_order=True)):
-        p = recalibrate(part[SCORE_NAME].to_numpy(), dict(calibration or {}))
         labels = part["label"]
         y = labels.cast(pl.Int64).to_numpy() if labels.null_count() == 0 else None
         in_ref = bool(part["in_reference"][0])
+        cal = dict(calibration) if calibration else None
+        p_served = part[SCORE_NAME].to_numpy()
         out.append(
-            window_performance(_iso(cutoff[0]), in_ref, p, y, cfg.performance_draws, seed + i, business)
+            window_performance(
+                _iso(cutoff[0]), in_ref, p_served, y, cal, cfg.performance_draws, seed + i, business
+            )
         )
     return out
 

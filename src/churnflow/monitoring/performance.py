@@ -11,12 +11,14 @@ labels of an unlabelled window are Bernoulli(p) draws and, without any label:
   FN = Σ_{p<t} p, TN = Σ_{p<t} (1 − p);
 * the **estimated ROC-AUC**: E[concordant pairs] / E[positive–negative pairs] =
   Σ_{i≠j} p_i (1 − p_j) [s_i > s_j] (+ ½ for ties) / Σ_{i≠j} p_i (1 − p_j);
-* a **predictive band**: ``monitor.performance_draws`` label vectors drawn from the scores give the
+* a **predictive band**: ``monitor.performance_draws`` label vectors drawn from the scores (each with
+  the recalibration's parameters drawn from their law, so a small reference widens the band) give the
   distribution the realised AUC and churn count would have if the assumption held.
 
-When labels arrive, the realised AUC and churn count are tested against that band (one-sided for the AUC:
-concept drift lowers it; two-sided for the churn count, whose law is Poisson-binomial): a realised value
-outside it means the assumption broke — the concept drifted — which covariate tests cannot see.
+When labels arrive, the realised AUC and churn count are tested against that band (normal laws with the
+draws' mean and sd; one-sided for the AUC: concept drift lowers it; two-sided for the churn count): a
+realised value outside it means the assumption broke — the concept drifted — which covariate tests
+cannot see.
 """
 
 from __future__ import annotations
@@ -39,10 +41,21 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(q / (1 - q))
 
 
-def fit_platt(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """``sigmoid(slope · logit(p) + intercept)`` fitted by maximum likelihood on labelled scores; identity
-    (``method: none``) with fewer than :data:`MIN_CLASS_ROWS` rows of either class. A slope ≤ 0 (scores
-    that do not rank) is refitted with the slope fixed at 1."""
+#: Prior of the monitor's recalibration: centred on the served calibration (slope 1, intercept 0), with
+#: these standard deviations — a weak pull that matters only when the reference holds few users.
+PRIOR_SLOPE_SD = 0.5
+PRIOR_INTERCEPT_SD = 1.0
+
+
+def fit_platt(p: np.ndarray, y: np.ndarray, n_users: int | None = None) -> dict[str, Any]:
+    """``sigmoid(slope · logit(p) + intercept)`` fitted to labelled scores, with its uncertainty.
+
+    Maximum a posteriori: the log-likelihood of the rows divided by the design effect ``rows / n_users``
+    (a user's rows at several cutoffs are not independent; ``None``: rows are independent), plus a
+    Gaussian prior centred on the identity (:data:`PRIOR_SLOPE_SD`, :data:`PRIOR_INTERCEPT_SD`). ``cov``
+    is the inverse Hessian there (Laplace): a small reference gives a wide law, which the predictive bands
+    carry. Identity (``method: none``) with fewer than :data:`MIN_CLASS_ROWS` rows of either class.
+    """
     from scipy.optimize import minimize
 
     y = np.asarray(y, dtype=np.float64)
@@ -50,33 +63,57 @@ def fit_platt(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     if min(n_pos, n_neg) < MIN_CLASS_ROWS:
         return {"method": "none", "reason": f"{n_pos} positive / {n_neg} negative labelled rows"}
     z = _logit(p)
+    x = np.column_stack([z, np.ones_like(z)])
+    weight = min(1.0, (n_users or y.size) / y.size)  # 1 / design effect
+    prior = np.array([1.0, 0.0])
+    precision = np.diag([1 / PRIOR_SLOPE_SD**2, 1 / PRIOR_INTERCEPT_SD**2])
 
-    def loss(theta: np.ndarray, slope: float | None = None) -> float:
-        a = theta[0] if slope is None else slope
-        b = theta[-1]
-        m = a * z + b
-        return float(np.sum(np.logaddexp(0.0, m) - y * m))
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        m = x @ theta
+        d = theta - prior
+        value = weight * float(np.sum(np.logaddexp(0.0, m) - y * m)) + 0.5 * float(d @ precision @ d)
+        grad = weight * (x.T @ (np.exp(-np.logaddexp(0.0, -m)) - y)) + precision @ d
+        return value, grad
 
-    fit = minimize(loss, np.array([1.0, 0.0]), method="L-BFGS-B")
-    slope, intercept = float(fit.x[0]), float(fit.x[1])
-    if slope <= 0:
-        slope, intercept = 1.0, float(minimize(lambda t: loss(t, 1.0), np.array([0.0])).x[0])
+    theta = minimize(objective, prior.copy(), jac=True, method="L-BFGS-B").x
+    w = np.exp(-np.logaddexp(0.0, -(x @ theta)))
+    hessian = weight * (x.T * (w * (1 - w))) @ x + precision
+    cov = np.linalg.inv(hessian)
     return {
         "method": "platt",
-        "slope": slope,
-        "intercept": intercept,
+        "slope": float(theta[0]),
+        "intercept": float(theta[1]),
+        "cov": [[float(v) for v in row] for row in cov],
+        "design_effect": 1 / weight,
         "n_positive": n_pos,
         "n_negative": n_neg,
     }
 
 
+def _apply(z: np.ndarray, slope: np.ndarray | float, intercept: np.ndarray | float) -> np.ndarray:
+    return np.exp(-np.logaddexp(0.0, -(slope * z + intercept)))
+
+
 def recalibrate(p: np.ndarray, calibration: dict[str, Any] | None) -> np.ndarray:
-    """Apply a :func:`fit_platt` result (identity for ``None`` or ``method: none``)."""
+    """Apply a :func:`fit_platt` result at its estimate (identity for ``None`` or ``method: none``)."""
     p = np.asarray(p, dtype=np.float64)
     if not calibration or calibration.get("method") != "platt":
         return p
-    m = calibration["slope"] * _logit(p) + calibration["intercept"]
-    return np.exp(-np.logaddexp(0.0, -m))
+    return _apply(_logit(p), calibration["slope"], calibration["intercept"])
+
+
+def draw_probabilities(
+    p: np.ndarray, calibration: dict[str, Any] | None, draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """(draws, rows) probabilities: the recalibration's parameters drawn from their law each time (the
+    scores themselves when there is no recalibration)."""
+    p = np.asarray(p, dtype=np.float64)
+    if not calibration or calibration.get("method") != "platt":
+        return np.broadcast_to(p, (draws, p.size))
+    mean = np.array([calibration["slope"], calibration["intercept"]])
+    cov = np.asarray(calibration.get("cov", np.zeros((2, 2))), dtype=np.float64)
+    theta = rng.multivariate_normal(mean, cov, size=draws, method="cholesky")
+    return _apply(_logit(p)[None, :], theta[:, :1], theta[:, 1:])
 
 
 def expected_confusion(p: np.ndarray, threshold: float) -> dict[str, float]:
@@ -118,15 +155,16 @@ def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def label_draws(p: np.ndarray, draws: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(AUCs, positive counts) of ``draws`` label vectors drawn Bernoulli(p); NaN AUC for one class."""
-    p = np.asarray(p, dtype=np.float64)
+def label_draws(probabilities: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(AUCs, positive counts) of label vectors drawn Bernoulli(row) from a (draws, rows) probability
+    matrix, the AUC of each draw taken on that draw's probabilities; NaN AUC where a draw has one class."""
+    probs = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
     rng = np.random.default_rng(seed)
-    y = rng.random((draws, p.size)) < p
-    ranks = sps.rankdata(p)
+    y = rng.random(probs.shape) < probs
     n1 = y.sum(axis=1).astype(np.float64)
-    n0 = p.size - n1
-    rank_sum = y.astype(np.float64) @ ranks
+    n0 = probs.shape[1] - n1
+    ranks = sps.rankdata(probs, axis=1)
+    rank_sum = (y * ranks).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         aucs = np.where((n1 > 0) & (n0 > 0), (rank_sum - n1 * (n1 + 1) / 2) / (n1 * n0), np.nan)
     return aucs, n1
@@ -172,18 +210,35 @@ def targeting_value(p: np.ndarray, y: np.ndarray | None, cfg: EvaluateConfig) ->
     return expected, realised
 
 
+def _normal_p(observed: float, values: np.ndarray, two_sided: bool) -> float | None:
+    """P-value of ``observed`` under a normal law with the mean and sd of ``values``."""
+    v = values[np.isfinite(values)]
+    sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
+    if not np.isfinite(observed) or sd <= 0:
+        return None
+    z = (observed - float(v.mean())) / sd
+    return float(2 * sps.norm.sf(abs(z))) if two_sided else float(sps.norm.cdf(z))
+
+
 def window_performance(
     cutoff: str,
     in_reference: bool,
-    p: np.ndarray,
+    p_served: np.ndarray,
     y: np.ndarray | None,
+    calibration: dict[str, Any] | None,
     draws: int,
     seed: int,
     business: EvaluateConfig,
 ) -> WindowPerformance:
-    """Estimate, predictive band and (when ``y`` is given) realised values with their tail p-values."""
-    p = np.asarray(p, dtype=np.float64)
-    aucs, positives = label_draws(p, draws, seed)
+    """Estimate, predictive band and (when ``y`` is given) realised values with their tail p-values.
+
+    ``p_served``: the model's probabilities; ``calibration``: the monitor's recalibration (its parameter
+    uncertainty widens the bands). The estimate uses the recalibration's point estimate.
+    """
+    p_served = np.asarray(p_served, dtype=np.float64)
+    p = recalibrate(p_served, calibration)
+    rng = np.random.default_rng(seed)
+    aucs, positives = label_draws(draw_probabilities(p_served, calibration, draws, rng), seed + 1)
     finite = aucs[np.isfinite(aucs)]
     band = [float(v) for v in np.percentile(finite, [2.5, 97.5])] if finite.size else [float("nan")] * 2
     rate_band = [float(v) / p.size for v in np.percentile(positives, [2.5, 97.5])]
@@ -191,17 +246,11 @@ def window_performance(
     realised_auc = realised_rate = p_auc = p_rate = None
     if y is not None:
         y = np.asarray(y).astype(np.int64)
-        realised_auc = roc_auc(y, p)
+        auc = roc_auc(y, p)
+        realised_auc = auc if np.isfinite(auc) else None
         realised_rate = float(y.mean())
-        sd_auc = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
-        if np.isfinite(realised_auc) and sd_auc > 0:
-            p_auc = float(sps.norm.cdf((realised_auc - float(finite.mean())) / sd_auc))
-        var = float((p * (1 - p)).sum())
-        if var > 0:
-            z = (float(y.sum()) - float(p.sum())) / np.sqrt(var)
-            p_rate = float(2 * sps.norm.sf(abs(z)))
-        if realised_auc is not None and not np.isfinite(realised_auc):
-            realised_auc = None
+        p_auc = _normal_p(auc, finite, two_sided=False) if realised_auc is not None else None
+        p_rate = _normal_p(float(y.sum()), positives, two_sided=True)
     return WindowPerformance(
         cutoff=cutoff,
         offset_in_reference=bool(in_reference),

@@ -107,7 +107,7 @@ def _score_section(
     elif n_users < cfg.recalibration_min_users:
         calibration = {"method": "none", "reason": f"{n_users} users < monitor.recalibration_min_users"}
     else:
-        calibration = fit_platt(scores, labels)
+        calibration = fit_platt(scores, labels, n_users)
     scores = recalibrate(scores, calibration)
     net = 0.0
     for _, part in score_rows.with_columns(pl.Series("_p", scores)).group_by("cutoff"):
