@@ -164,16 +164,20 @@ def world_rows(preset: str, scenario: str, seed: int, pipeline: Path) -> tuple[p
 def check_world(rows: pl.DataFrame, reference: dict[str, Any], model: Any, cfg: Config) -> dict[str, Any]:
     """One check; the record the summary is made of."""
     from churnflow.monitoring.check import run_check
-    from churnflow.monitoring.performance import expected_roc_auc, roc_auc
+    from churnflow.monitoring.performance import expected_roc_auc, recalibrate, roc_auc
     from churnflow.monitoring.windows import scored_rows
 
     t0 = time.perf_counter()
     current = scored_rows(rows, model, reference["offsets_days"])
     result, _ = run_check(reference, current, cfg.monitor, cfg.evaluate, cfg.seed)
     seconds = time.perf_counter() - t0
-    labelled = current.filter(pl.col("label").is_not_null())
-    p, y = labelled["churn_probability"].to_numpy(), labelled["label"].to_numpy()
-    windows = [w for w in result.performance if w.labelled and w.realised_auc is not None]
+    labelled = current.filter(pl.col("label").is_not_null() & pl.col("in_reference"))  # like for like
+    # the label-free estimate as the monitor makes it: on the scores recalibrated on the reference
+    p = recalibrate(labelled["churn_probability"].to_numpy(), reference["score"].get("calibration"))
+    y = labelled["label"].to_numpy()
+    windows = [
+        w for w in result.performance if w.labelled and w.offset_in_reference and w.realised_auc is not None
+    ]
     errors = [w.estimated_auc - w.realised_auc for w in windows]  # type: ignore[operator]
     covered = [w.auc_band[0] <= w.realised_auc <= w.auc_band[1] for w in windows]  # type: ignore[operator]
     live = [a for a in result.alerts if not a.suppressed]
