@@ -250,10 +250,6 @@ def _feature_definitions(windows_days: tuple[int, ...]) -> tuple[tuple[FeatureSp
     The window frame has ``T`` (cutoff, epoch ms), ``<measure>__all``, ``<measure>__<w>d``,
     ``<measure>__p<w>d`` for additive measures and the maxima/minima by name.
     """
-    if not windows_days or any(w <= 0 for w in windows_days) or len(set(windows_days)) != len(windows_days):
-        raise ValueError(
-            f"features.windows_days: distinct positive day counts expected, got {list(windows_days)}"
-        )
     wins = ["all", *[f"{w}d" for w in windows_days]]
     out: list[tuple[FeatureSpec, Term]] = []
 
