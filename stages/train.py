@@ -34,7 +34,7 @@ def main(
     metrics: Path = typer.Option(..., help="output: training metrics (JSON, validation only)"),
     params: Path = typer.Option(Path("params.yaml"), help="composed configuration"),
 ) -> None:
-    """Fit, calibrate and choose the decisions on validation, refit on development, save, log, register."""
+    """Fit, calibrate and choose the decisions on validation (refit with train.refit), save, log, register."""
     cfg = load_config(params)
     best = json.loads(best_params.read_text())
     if best.get("model") != cfg.model.name:

@@ -64,7 +64,7 @@ def test_evaluation_views_oracle_and_html(trained) -> None:  # type: ignore[no-u
     assert o["model_over_oracle"] == pytest.approx(known["roc_auc"])
     assert o["model_over_oracle_ci"][0] <= o["model_over_oracle"] <= o["model_over_oracle_ci"][1]
     assert m["oracle"]["goal_met"] is False and any("MISSES" in msg for msg in ev.messages)
-    assert len(m["oracle"]["calibration"]) == 3  # one row per test cutoff
+    assert len(m["oracle"]["calibration"]) == cfg.train.n_test_cutoffs  # one row per test cutoff
     assert "best_share" not in m["business"] and "validation_best_share" in m["business"]
     assert ev.tables["confusion"].height == int(split.known_customers.sum())
     assert ev.importance is not None and ev.importance["feature"][0].startswith("engagement__")

@@ -39,26 +39,31 @@ def _labels(n_users: int, n_cutoffs: int, every_days: int = 3, window_days: int 
     n_val=st.integers(1, 3),
     share=st.floats(0.0, 0.5),
     seed=st.integers(0, 1000),
+    refit=st.booleans(),
 )
 def test_split_invariants(
-    n_users: int, n_cutoffs: int, window: int, n_test: int, n_val: int, share: float, seed: int
+    n_users: int, n_cutoffs: int, window: int, n_test: int, n_val: int, share: float, seed: int, refit: bool
 ) -> None:
     labels = _labels(n_users, n_cutoffs, window_days=window)
     try:
-        s = split_by_time(labels, n_test, n_val, new_user_share=share, seed=seed)
+        s = split_by_time(labels, n_test, n_val, new_user_share=share, seed=seed, refit=refit)
     except SplitError:
         return
     cut, known = labels["cutoff"], labels["known_at"]
     first_test = s.test_cutoffs[0]
-    # every development (training or validation) label is known at the first test cutoff
-    assert (known.filter(pl.Series(s.development)) <= first_test).all()
-    # every tuning-train label is known at the first validation cutoff; train/validation sit in development
+    # every training, validation and development label is known at the first test cutoff
+    assert (known.filter(pl.Series(s.train | s.validation | s.development)) <= first_test).all()
+    # every tuning-train label is known at the first validation cutoff
     assert (known.filter(pl.Series(s.train)) <= s.validation_cutoffs[0]).all()
-    assert not (s.train & s.validation).any()
-    assert not ((s.train | s.validation) & ~s.development).any()
-    assert not (s.development & s.test).any()
+    assert not (s.train & s.validation).any() and not (s.train & ~s.development).any()
+    assert not ((s.train | s.validation | s.development) & s.test).any()
+    if refit:  # the refit uses every label known at the first test cutoff, validation rows included
+        assert not (s.validation & ~s.development).any()
+        assert s.validation_cutoffs == s.development_cutoffs[-n_val:]
+    else:  # the shipped model is the probe: its rows are tuning-train's
+        assert (s.development == s.train).all()
     assert s.test_cutoffs == sorted(cut.unique().to_list())[-n_test:]
-    assert len(s.validation_cutoffs) == n_val and s.validation_cutoffs == s.development_cutoffs[-n_val:]
+    assert len(s.validation_cutoffs) == n_val
     # the two views partition the test rows; known customers are exactly the users with development rows
     assert not (s.known_customers & s.new_users).any()
     assert ((s.known_customers | s.new_users) == s.test).all()
@@ -82,9 +87,9 @@ def test_held_out_users_never_train_and_split_is_deterministic() -> None:
 
 
 def test_purge_leaves_a_gap_as_long_as_the_label_window() -> None:
-    """With labels known 35 days after their cutoff, no development cutoff lies within 35 days of the test."""
+    """With labels known 35 days after their cutoff, no training cutoff lies within 35 days of the test."""
     labels = _labels(50, 50, every_days=3, window_days=35)
-    s = split_by_time(labels, 3, 2, new_user_share=0.2)
+    s = split_by_time(labels, 3, 2, new_user_share=0.2, refit=True)
     gap = (s.test_cutoffs[0] - s.development_cutoffs[-1]).days
     assert 35 <= gap < 38
     assert s.purged_cutoffs and all(
@@ -112,7 +117,7 @@ def test_synthetic_tables_fit_the_default_split() -> None:
     _, labels = make_tables(60, 10)
     s = split_by_time(labels, 3, 2)
     assert len(s.test_cutoffs) == 3 and s.train.sum() > 0 and s.validation.sum() > 0
-    assert np.isin(s.validation_cutoffs, s.development_cutoffs).all()
+    assert not np.isin(s.validation_cutoffs, s.development_cutoffs).any()  # the probe never saw them
 
 
 @settings(max_examples=120, deadline=None)
@@ -135,7 +140,7 @@ def test_property_no_training_or_validation_label_reads_the_test_period(
         warnings.simplefilter("ignore", LabelWarning)
         labels = build_labels(events, cfg).labels  # type: ignore[arg-type]
     try:
-        split = split_by_time(labels, 1, 1, new_user_share=0.0)
+        split = split_by_time(labels, 1, 1, new_user_share=0.0, refit=True)
     except SplitError:
         return
     first_test = split.test_cutoffs[0]
@@ -151,6 +156,6 @@ def test_property_no_training_or_validation_label_reads_the_test_period(
                 events.filter(late).with_columns(pl.lit("intruder").alias("user_id")),
             ]
         ).sort("user_id", "ts")
-    dev = labels.filter(pl.Series(split.development))
+    dev = labels.filter(pl.Series(split.train | split.validation | split.development))
     again = label_at_cutoffs(altered, dev.select("user_id", "cutoff"), cfg, data_end=first_test)  # type: ignore[arg-type]
     assert again.select(dev.columns).equals(dev)

@@ -145,7 +145,7 @@ def test_tune_train_evaluate_stages(tmp_path: Path, repo_root: Path) -> None:
     assert {"net_value_top_25", "roi_top_25", "validation_best_share"} <= set(metrics["business"])
     assert "oracle" not in metrics  # no ground truth in data/
     assert "model_version" not in metrics and metrics["model"] == "lightgbm"
-    assert metrics["split"]["rows"]["test"] == 750  # 3 test cutoffs x 250 users
+    assert metrics["split"]["rows"]["test"] == 250 * params["train"]["n_test_cutoffs"]  # every user
     for name, cols in {
         "roc": ["fpr", "tpr"],
         "pr": ["recall", "precision"],

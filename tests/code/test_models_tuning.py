@@ -42,7 +42,8 @@ def test_tune_and_train_each_model_deterministically(
     result = train_final(data, cfg, runs[0].best_params, split)
     assert result.model.model_name == model
     assert result.validation_metrics["roc_auc"] > 0.7  # the synthetic signal is strong
-    assert result.validation_metrics["ece"] <= result.validation_metrics["ece_raw"] + 1e-9
+    # Platt minimises log loss, not the binned ECE: it may not lower an already-logistic model's ECE
+    assert result.validation_metrics["ece"] <= result.validation_metrics["ece_raw"] + 0.01
     assert 0.0 < result.threshold.threshold < 1.0
     assert result.model.calibrator.method == cfg.train.calibration
 

@@ -91,6 +91,7 @@ class TrainConfig:
     new_user_share: float = 0.1  # users (seeded hash) kept out of development: the "new users" test view
     class_weight: str = "balanced"  # balanced | none
     calibration: str = "platt"  # platt | isotonic | none (fitted on the validation rows)
+    refit: bool = False  # false: ship the model the calibrator was fitted for; true: refit on all labels
     threshold_rule: str = "max_f1"  # max_f1 | target_precision | top_k (chosen on validation predictions)
     threshold_target_precision: float = 0.6
     threshold_top_k_share: float = 0.25

@@ -5,17 +5,21 @@ inactivity days). A model trained at time T can only have learnt from labels kno
 
 * **test** = rows at the latest ``n_test_cutoffs`` cutoffs (T1 = the first of them) — never tuned on,
   nothing is chosen on them;
-* **held-out users** = a seeded, hash-chosen ``new_user_share`` of users that never enter development,
+* **held-out users** = a seeded, hash-chosen ``new_user_share`` of users that never enter training,
   tuning or validation: with the users who appear only after training they form the *new users* view;
-* **development** (final fit) = rows of the other users whose ``known_at <= T1``;
-* **validation** (tuning, calibration, threshold, business operating point) = development rows at the
-  latest ``n_validation_cutoffs`` development cutoffs (V1 = the first of them);
-* **train** (tuning's training side) = development rows whose ``known_at <= V1``.
+* **eligible** = rows of the other users whose ``known_at <= T1`` (the labels a model at T1 may use);
+* **validation** (tuning, calibration, threshold, business operating point) = eligible rows at the latest
+  ``n_validation_cutoffs`` eligible cutoffs (V1 = the first of them);
+* **train** (tuning's training side) = eligible rows whose ``known_at <= V1``;
+* **development** = the rows the shipped model is fitted on: ``train`` (default: the model whose
+  calibrator and decisions were fitted on its own out-of-time validation predictions is the one shipped),
+  or every eligible row with ``refit`` (a refit on more recent labels, which the validation-fitted
+  calibrator was not fitted for).
 
 So every training and validation label is knowable at T1, and every tuning-train label at V1: changing
-or deleting any event at or after T1 changes no development label (a property test checks it). The test
-rows split into two views: **known customers** (users with development rows: the deployment case, the
-same users scored later) and **new users** (no development row).
+or deleting any event at or after T1 changes no training or validation label (a property test checks it).
+The test rows split into two views: **known customers** (users with development rows: the deployment
+case, the same users scored later) and **new users** (no development row).
 
 All masks are boolean arrays aligned with the input rows, so they apply to the joined (features + labels)
 frame just as well.
@@ -41,8 +45,8 @@ class TimeSplit:
     """Boolean masks over the rows of the labels table (aligned with its row order) and their cutoffs."""
 
     train: np.ndarray  # tuning's training rows: known at the first validation cutoff
-    validation: np.ndarray  # the latest development cutoffs
-    development: np.ndarray  # final fit: known at the first test cutoff, held-out users excluded
+    validation: np.ndarray  # the latest cutoffs with labels known by the first test cutoff
+    development: np.ndarray  # the shipped model's rows: train, or (refit) every eligible row
     test: np.ndarray  # the latest cutoffs (every user)
     known_customers: np.ndarray  # test rows of users with development rows
     new_users: np.ndarray  # test rows of users without development rows
@@ -110,6 +114,7 @@ def split_by_time(
     *,
     new_user_share: float = 0.2,
     seed: int = 42,
+    refit: bool = False,
 ) -> TimeSplit:
     """Split ``labels`` rows into purged tuning-train / validation / development / test (module docstring).
 
@@ -133,8 +138,8 @@ def split_by_time(
     test = cutoff_col.is_in(test_cutoffs).to_numpy()
     held_out = user_bucket(labels.get_column("user_id"), seed) < new_user_share
     known_by_test = (known_at <= first_test).to_numpy() & ~test
-    development = known_by_test & ~held_out
-    dev_cutoffs = _cutoffs(labels, development)
+    eligible = known_by_test & ~held_out
+    dev_cutoffs = _cutoffs(labels, eligible)
     purged = [c for c in cutoffs if c not in test_cutoffs and c not in dev_cutoffs]
     lag = labels.select((pl.col("known_at") - pl.col("cutoff")).max()).item()
     if len(dev_cutoffs) < n_validation_cutoffs + 1:
@@ -145,8 +150,8 @@ def split_by_time(
             "export (e.g. data=standard), fewer test/validation cutoffs, or a shorter churn definition"
         )
     validation_cutoffs = dev_cutoffs[-n_validation_cutoffs:]
-    validation = development & cutoff_col.is_in(validation_cutoffs).to_numpy()
-    train = development & (known_at <= validation_cutoffs[0]).to_numpy()
+    validation = eligible & cutoff_col.is_in(validation_cutoffs).to_numpy()
+    train = eligible & (known_at <= validation_cutoffs[0]).to_numpy()
     if not train.any():
         raise SplitError(
             f"no tuning-train rows: no label is known by the first validation cutoff "
@@ -154,6 +159,7 @@ def split_by_time(
             f"{cutoffs[0]:%Y-%m-%d} to {cutoffs[-1]:%Y-%m-%d} is too short for purged tuning — use a longer "
             "export, fewer validation cutoffs or a shorter churn definition"
         )
+    development = eligible if refit else train
     dev_users = labels.filter(pl.Series(development)).get_column("user_id").unique()
     known_customer = labels.get_column("user_id").is_in(dev_users.implode()).to_numpy()
     for name, mask in (("validation", validation), ("development", development), ("test", test)):
@@ -171,7 +177,7 @@ def split_by_time(
         test_cutoffs=list(test_cutoffs),
         validation_cutoffs=list(validation_cutoffs),
         train_cutoffs=_cutoffs(labels, train),
-        development_cutoffs=dev_cutoffs,
+        development_cutoffs=_cutoffs(labels, development),
         purged_cutoffs=purged,
         n_held_out_users=n_held,
     )
