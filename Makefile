@@ -35,14 +35,19 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the hash-pinned dependencies (uv pip sync requirements.lock)
 
-data: install ## Create the default raw data in data/ with the built-in simulator if data/ is empty
-	$(PY) stages/bootstrap_data.py --params params.yaml
+# make run DATA=full: the data option conf/data/$(DATA).yaml, simulated into its own folder (data.raw_dir, e.g.
+# worlds/full) when absent, then run as a DVC experiment with the budgets of conf/budget/$(DATA).yaml if any
+DATA ?=
+DATA_ARGS = $(if $(DATA),-S data=$(DATA) $(if $(wildcard conf/budget/$(DATA).yaml),-S +budget=$(DATA)))
+
+data: install ## Create the world in data.raw_dir with the simulator if that folder is empty (DATA=full: worlds/full)
+	$(PY) stages/bootstrap_data.py $(if $(DATA),--override data=$(DATA) $(ARGS),--params params.yaml)
 
 params: install ## Compose conf/ into params.yaml (as `dvc exp run` does)
 	$(PY) -c "from churnflow.config.params import write_params; write_params('conf', 'params.yaml')"
 
-run: data ## Install, create the default data if absent, run the whole pipeline (dvc repro)
-	$(BIN)/dvc repro
+run: data ## Install, create the data if absent, run the whole pipeline (dvc repro; DATA=full: dvc exp run -S data=full)
+	$(if $(DATA),$(BIN)/dvc exp run $(DATA_ARGS) $(ARGS),$(BIN)/dvc repro)
 
 repro: install ## dvc repro only
 	$(BIN)/dvc repro
@@ -82,7 +87,7 @@ build: install ## Build the Bento (no Docker needed)
 	$(BIN)/bentoml build
 
 REDIS_PORT ?= 6379
-.PHONY: serve-dev redis docker-build bench-serving
+.PHONY: serve-dev redis docker-build bench-serving bench-scale
 
 serve-dev: install ## Serve WITHOUT API keys (CHURNFLOW_INSECURE_DEV=1: local development only)
 	CHURNFLOW_INSECURE_DEV=1 $(BIN)/bentoml serve churnflow.serving.service:ChurnService --host $(HOST) --port $(PORT)
@@ -100,6 +105,11 @@ docker-build: build ## bentoml containerize the Bento (needs a Docker engine; sa
 	  exit 2; \
 	fi
 	$(BIN)/bentoml containerize churn_service:latest --image-tag churn_service:latest
+
+bench-scale: install ## Scaling benchmark: whole pipeline on small x1/x2/x4/x8 and full (heavy; docs/scaling.md)
+	$(PY) benchmarks/bench_scale.py pipeline
+	$(PY) benchmarks/bench_scale.py training
+	$(PY) benchmarks/bench_scale.py report
 
 bench-serving: install ## Serving benchmark (latency, throughput, batch, schemathesis) → benchmarks/results/serving.json
 	$(PY) benchmarks/bench_serving.py

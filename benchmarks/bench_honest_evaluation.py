@@ -83,7 +83,7 @@ def run_world(preset: str, seed: int, scenario: str, work: Path, trials: int) ->
     from churnflow.simulate import simulate_to_dir
 
     cfg = load_config("params.yaml")
-    cfg.tune.n_trials = trials
+    cfg.tune.n_trials = trials or cfg.tune.n_trials
     cfg.evaluate.leak_alarm = False  # record the figures even if a world would trip it (it is reported)
     raw = work / f"{preset}-{seed}-{scenario}"
     times: dict[str, float] = {}
@@ -136,7 +136,7 @@ def run_world(preset: str, seed: int, scenario: str, work: Path, trials: int) ->
 
 
 def main(
-    trials: int = typer.Option(30, help="Optuna trials per world (the default config's count)"),
+    trials: int = typer.Option(0, help="Optuna trials per world (0: the config's tune.n_trials)"),
     out: Path = typer.Option(Path("benchmarks/results/honest_evaluation.json"), help="result JSON"),
     only_default: bool = typer.Option(False, help="run the default world only (quick check)"),
 ) -> None:

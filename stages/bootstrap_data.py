@@ -1,27 +1,60 @@
-"""Create the default raw data in ``data/`` with the built-in simulator when the folder holds no events.
+"""Create the configured world in ``data.raw_dir`` with the built-in simulator if the folder holds no events.
 
-Run by ``make run`` before ``dvc repro``: on a fresh clone with no DVC remote, the same preset and seed
-regenerate byte-identical files, so the hash recorded in ``data.dvc`` matches. A user's own export
-dropped into ``data/`` is never touched.
+Run by ``make run`` (``make run DATA=full``: composed with ``--override data=full``) before DVC: on a fresh
+clone with no DVC remote, the same preset and seed regenerate byte-identical files, so the hash recorded in
+``data.dvc`` matches. A folder holding the configured world is used as it is; one holding another simulated
+world (its truth sidecar says so) is refused with a message; a user's own export is never touched.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import typer
 
-from churnflow.config import load_config
+from churnflow.config import Config, load_config
+from churnflow.config.params import write_params
 from churnflow.data.discover import has_visible_files
+from churnflow.data.world import configured_world, recorded_world, world_mismatch
 
 
-def main(params: Path = typer.Option(Path("params.yaml"), help="Composed configuration.")) -> None:
-    cfg = load_config(params)
+def _config(params: Path, conf: Path, overrides: list[str]) -> Config:
+    """``params.yaml`` as it is, or ``conf/`` composed with the overrides by DVC's own code (as
+    `dvc exp run -S` will compose it), without touching ``params.yaml``."""
+    if not overrides:
+        return load_config(params)
+    with tempfile.TemporaryDirectory() as tmp:
+        composed = Path(tmp) / "params.yaml"
+        write_params(conf, composed, overrides)
+        return load_config(composed)
+
+
+def main(
+    params: Path = typer.Option(Path("params.yaml"), help="Composed configuration (without --override)."),
+    conf: Path = typer.Option(Path("conf"), help="Hydra config folder (with --override)."),
+    override: list[str] = typer.Option(
+        [],
+        "--override",
+        "-S",
+        help="Hydra override composed from --conf instead of reading --params: data=full (as dvc exp run -S; "
+        "other `dvc exp run` options are ignored, so `make run` passes the same ARGS to both).",
+    ),
+) -> None:
+    """Simulate the configured world into ``data.raw_dir`` unless it is there; refuse another world."""
+    cfg = _config(params, conf, override)
     raw_dir = Path(cfg.data.raw_dir)
+    wanted = configured_world(cfg.data) if cfg.data.source == "simulated" else None
     if has_visible_files(raw_dir):
-        typer.echo(f"{raw_dir}/ already holds raw events: leaving it as it is.")
+        problem = world_mismatch(raw_dir, cfg.data)
+        if problem is not None:
+            typer.echo(f"bootstrap: {problem}", err=True)
+            raise typer.Exit(code=1)
+        found = recorded_world(raw_dir)
+        what = f"the simulated world [{found.describe()}]" if found is not None else "raw events (no sidecar)"
+        typer.echo(f"{raw_dir}/ already holds {what}: leaving it as it is.")
         return
-    if cfg.data.source != "simulated":
+    if wanted is None:
         typer.echo(
             f"{raw_dir}/ is empty and data.source={cfg.data.source!r}: drop your export there.", err=True
         )
@@ -29,7 +62,7 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="Composed configu
 
     from churnflow.simulate import simulate_to_dir
 
-    typer.echo(f"{raw_dir}/ is empty: simulating preset {cfg.data.preset!r} with seed {cfg.data.seed}.")
+    typer.echo(f"{raw_dir}/ is empty: simulating [{wanted.describe()}] (gzip={cfg.data.gzip}).")
     summary = simulate_to_dir(
         cfg.data.preset,
         cfg.data.seed,
@@ -41,5 +74,8 @@ def main(params: Path = typer.Option(Path("params.yaml"), help="Composed configu
     typer.echo(str(summary))
 
 
+app = typer.Typer(add_completion=False)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(main)
+
 if __name__ == "__main__":
-    typer.run(main)
+    app()

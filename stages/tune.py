@@ -62,10 +62,17 @@ def main(
     write_json(best_params, result.to_dict(cfg.model.name, cfg.tune))
     with atomic_path(trials) as tmp_csv:
         pl.DataFrame(result.trials).write_csv(tmp_csv, float_precision=6)
+    b = result.budget
+    sampled = (
+        f" (budget tune.max_rows={b['max_rows']}: a seeded sample of {b['train_users']:,} users of the "
+        f"{b['train_rows_available']:,} tuning-train rows)"
+        if b["train_rows"] < b["train_rows_available"]
+        else ""
+    )
     typer.echo(
         f"tune {cfg.model.name}: best validation ROC-AUC {result.best_value:.4f} after {result.n_trials} "
-        f"trials ({result.n_pruned} pruned) on {int(split.train.sum())} train / "
-        f"{int(split.validation.sum())} validation rows"
+        f"trials ({result.n_pruned} pruned) on {b['train_rows']:,} train{sampled} / "
+        f"{int(split.validation.sum()):,} validation rows"
     )
 
 

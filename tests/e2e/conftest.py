@@ -1,4 +1,4 @@
-"""A throw-away copy of the repository with a tiny simulated data set, for real `dvc repro` runs."""
+"""A throw-away copy of the repository with a tiny simulated world in its own folder, for real `dvc repro`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from churnflow.config import load_config
 from churnflow.config.params import write_params
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -21,9 +22,11 @@ VENV_BIN = Path(sys.executable).parent
 #: hold purged splits with the default 35-day label window: a 7-day horizon and 7 inactive days (labels
 #: known 14 days after their cutoff) leave tuning-train, validation and 3 test cutoffs.
 TINY_OVERRIDES = [
-    "data=tiny",
+    "data=tiny",  # its own raw folder, data.raw_dir = worlds/tiny (the default world's data/ is not copied)
+    "data.seed=7",
     "labels.horizon_days=7",
     "labels.inactivity_days=7",
+    "train.n_test_cutoffs=3",
     "tune.n_trials=3",
     "evaluate.bootstrap_samples=50",
     "evaluate.shap_sample=100",
@@ -38,6 +41,11 @@ class PipelineRepo:
 
     root: Path
     env: dict[str, str]
+
+    @property
+    def raw_dir(self) -> Path:
+        """The composed config's raw-data folder (``data.raw_dir``)."""
+        return self.root / load_config(self.root / "params.yaml").data.raw_dir
 
     def run(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -103,11 +111,10 @@ def make_pipeline_repo(dest: Path, overrides: list[str]) -> PipelineRepo:
 def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRepo]:
     """The project with the `tiny` simulated data, after one full `dvc repro`."""
     repo = make_pipeline_repo(tmp_path_factory.mktemp("pipeline") / "churnflow", TINY_OVERRIDES)
-    repo.run("churnflow", "simulate", "--preset", "tiny", "--seed", "7", "--out", "data")
-    if (repo.root / "data.dvc").exists():
-        (repo.root / "data.dvc").unlink()
-    repo.run("dvc", "add", "-q", "data")
+    (repo.root / "data.dvc").unlink(missing_ok=True)  # tracks the default world, which is not copied
     repo.run("git", "add", "-A")
-    repo.run("git", "commit", "-qm", "tiny data")
+    repo.run("git", "commit", "-qm", "tiny world only")
+    repo.run("python", "stages/bootstrap_data.py", "--params", "params.yaml")  # as `make data` does
+    assert (repo.raw_dir / "events.json").is_file()
     repo.run("dvc", "repro")
     yield repo

@@ -124,7 +124,7 @@ def test_served_model_predicts_over_http(tiny_pipeline: PipelineRepo) -> None:
             time.sleep(0.5)
         else:
             pytest.fail("bentoml serve never became ready")
-        events = _one_user_events(tiny_pipeline.root / "data")
+        events = _one_user_events(tiny_pipeline.raw_dir)
         auth = {"Authorization": f"Bearer {SERVE_KEY}"}
         reply = httpx.post(f"{base}/predict", json={"events": events}, headers=auth, timeout=30)
         assert reply.status_code == 200, reply.text

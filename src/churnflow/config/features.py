@@ -16,8 +16,10 @@ class FeaturesConfig:
 
     engine: str = "polars"  # polars | spark
     windows_days: list[int] = field(default_factory=lambda: [7, 14, 28])
-    spark_master: str = "local[2]"
-    spark_partitions: int = 8
+    spark_master: str = "local[2]"  # a master URL; "" = the one spark-submit or the managed service sets
+    spark_partitions: int = 8  # user partitions (each holds all events of its users)
+    spark_driver_memory: str = "2g"  # local mode: the whole JVM (executors run inside the driver)
+    spark_conf: dict[str, str] = field(default_factory=dict)  # any other spark.* setting (executor memory...)
 
     def __post_init__(self) -> None:
         if self.engine not in FEATURE_ENGINES:
@@ -29,3 +31,6 @@ class FeaturesConfig:
             raise ValueError(f"features.windows_days: distinct positive day counts expected, got {days}")
         if self.spark_partitions < 1:
             raise ValueError(f"features.spark_partitions must be >= 1, got {self.spark_partitions}")
+        bad = [k for k in self.spark_conf if not str(k).startswith("spark.")]
+        if bad:
+            raise ValueError(f"features.spark_conf: keys must be Spark settings (spark.*), got {bad}")

@@ -70,10 +70,11 @@ class TuneConfig:
     sampler_seed: int = 42
     pruner: str = "median"  # median | successive_halving | none
     timeout_s: int = 0  # 0 = no timeout
-    n_validation_cutoffs: int = 2
+    n_validation_cutoffs: int = 1
     metric: str = "roc_auc"
     report_every: int = 25  # boosting rounds between intermediate reports (pruning)
     pruner_warmup_trials: int = 5  # trials completed before the pruner may prune
+    max_rows: int = 0  # 0 = every tuning-train row; else a seeded sample of users up to this many rows
 
     def __post_init__(self) -> None:
         _check_choice("tune", "pruner", self.pruner, ("median", "successive_halving", "none"))
@@ -81,14 +82,16 @@ class TuneConfig:
         for name in ("n_trials", "n_validation_cutoffs", "report_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"tune.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_rows < 0:
+            raise ValueError(f"tune.max_rows must be >= 0 (0 = no budget), got {self.max_rows}")
 
 
 @dataclass
 class TrainConfig:
     """Split sizes, final fit, calibration, threshold and the promotion gates."""
 
-    n_test_cutoffs: int = 4  # the latest cutoffs: the final, never-tuned-on test set
-    new_user_share: float = 0.1  # users (seeded hash) kept out of development: the "new users" test view
+    n_test_cutoffs: int = 6  # the latest cutoffs: the final, never-tuned-on test set
+    new_user_share: float = 0.05  # users (seeded hash) kept out of development: the "new users" test view
     class_weight: str = "balanced"  # balanced | none
     calibration: str = "platt"  # platt | isotonic | none (fitted on the validation rows)
     refit: bool = False  # false: ship the model the calibrator was fitted for; true: refit on all labels

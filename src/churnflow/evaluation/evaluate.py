@@ -243,6 +243,27 @@ def evaluate_model(
     n_sample = min(ev.shap_sample, len(x_h))
     sample_idx = np.sort(np.random.default_rng(cfg.seed).choice(len(x_h), n_sample, replace=False))
     importance, shap = explain.importance_table(model, x_h[sample_idx])
+    metrics["budgets"] = {  # where a stage sampled (0 = no budget): stated, configurable, seeded
+        "tune_max_rows": cfg.tune.max_rows,
+        "oracle_max_rows": ev.oracle_max_rows,
+        "oracle_rows": None if truth is None else int(np.isfinite(truth.oracle_p).sum()),
+        "test_rows": len(y),
+        "bootstrap_samples": ev.bootstrap_samples,
+        "shap_sample": ev.shap_sample,
+        "shap_rows": int(n_sample),
+    }
+    b = metrics["budgets"]
+    messages.append(
+        f"budgets: SHAP on {n_sample:,} of {len(x_h):,} known-customer test rows (evaluate.shap_sample="
+        f"{ev.shap_sample}), {ev.bootstrap_samples} user-bootstrap samples, oracle on "
+        + ("no rows (no ground truth)" if b["oracle_rows"] is None else f"{b['oracle_rows']:,} of {len(y):,}")
+        + f" test rows (evaluate.oracle_max_rows={ev.oracle_max_rows}), tuning on "
+        + (
+            "every tuning-train row"
+            if cfg.tune.max_rows == 0
+            else f"at most tune.max_rows={cfg.tune.max_rows:,}"
+        )
+    )
     report = classification_report(
         y_h, (p_h >= model.threshold).astype(int), target_names=["stay", "churn"], digits=3, zero_division=0
     )

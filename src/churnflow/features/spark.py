@@ -28,26 +28,34 @@ if TYPE_CHECKING:
 
 
 def make_spark_session(cfg: FeaturesConfig, app_name: str = "churnflow-features") -> SparkSession:
-    """A local Spark session for ``cfg.spark_master``: UTC, Arrow on, bound to 127.0.0.1, no UI.
+    """A Spark session for ``cfg.spark_master``: UTC, Arrow on, no UI; ``cfg.spark_conf`` on top.
 
-    Python workers run this interpreter (``PYSPARK_PYTHON`` defaults to ``sys.executable``).
+    A ``local`` master binds to 127.0.0.1 and its Python workers run this interpreter (``PYSPARK_PYTHON``
+    defaults to ``sys.executable``). An empty master leaves it to ``spark-submit`` or the managed service.
     """
     from pyspark.sql import SparkSession
 
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    return (
-        SparkSession.builder.master(cfg.spark_master)
-        .appName(app_name)
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.ui.enabled", "false")
+    builder = SparkSession.builder.appName(app_name)
+    if cfg.spark_master:
+        builder = builder.master(cfg.spark_master)
+    if cfg.spark_master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = (
+            builder.config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.memory", cfg.spark_driver_memory)
+        )
+    builder = (
+        builder.config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(cfg.spark_partitions))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
     )
+    for key, value in sorted(cfg.spark_conf.items()):
+        builder = builder.config(key, str(value))
+    return builder.getOrCreate()
 
 
 def _spark_schema(names: list[str]) -> str:

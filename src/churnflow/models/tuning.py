@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 import optuna
+import polars as pl
 from sklearn.metrics import roc_auc_score
 
 from churnflow.config import Config, ModelConfig, TuneConfig
 from churnflow.config.modelling import SearchDim
 from churnflow.models.factory import fit_model, merge_params
-from churnflow.models.splits import TimeSplit
+from churnflow.models.splits import TimeSplit, user_bucket
 from churnflow.models.training import Dataset
 
 
@@ -34,6 +35,7 @@ class TuneResult:
     n_pruned: int
     study_name: str
     trials: list[dict[str, Any]] = field(default_factory=list)  # number, state, value, params (no times)
+    budget: dict[str, Any] = field(default_factory=dict)  # tune.max_rows and the tuning-train rows used
 
     def to_dict(self, model_name: str, tune: TuneConfig) -> dict[str, Any]:
         """The ``artifacts/best_params.json`` payload."""
@@ -47,6 +49,7 @@ class TuneResult:
             "n_pruned": self.n_pruned,
             "study_name": self.study_name,
             "n_validation_cutoffs": tune.n_validation_cutoffs,
+            "budget": self.budget,
         }
 
 
@@ -61,6 +64,20 @@ def suggest_params(trial: optuna.Trial, space: Mapping[str, SearchDim]) -> dict[
         else:
             params[name] = trial.suggest_float(name, float(dim.low or 0), float(dim.high or 0), log=dim.log)
     return params
+
+
+def budget_rows(user_ids: pl.Series, mask: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """``mask`` narrowed to a seeded sample of users holding at most ``max_rows`` of its rows (all when 0).
+
+    Whole users are kept (all their rows, as the splits do); the sample is the users with the smallest
+    seeded hash, so a larger budget keeps a superset of a smaller one's users.
+    """
+    if max_rows <= 0 or int(mask.sum()) <= max_rows:
+        return mask
+    bucket = user_bucket(user_ids, seed)
+    rows_per_user = pl.DataFrame({"b": bucket[mask]}).group_by("b").len().sort("b")
+    last = int(np.searchsorted(np.cumsum(rows_per_user["len"].to_numpy()), max_rows, side="right"))
+    return mask & (bucket <= rows_per_user["b"][max(last, 1) - 1])  # at least one user
 
 
 def make_pruner(tune: TuneConfig) -> optuna.pruners.BasePruner:
@@ -90,7 +107,14 @@ def run_study(
     """
     model: ModelConfig = cfg.model
     tune: TuneConfig = cfg.tune
-    x_tr, y_tr = data.matrix(split.train), data.target(split.train)
+    train = budget_rows(data.frame.get_column("user_id"), split.train, tune.max_rows, tune.sampler_seed)
+    budget = {
+        "max_rows": tune.max_rows,
+        "train_rows": int(train.sum()),
+        "train_rows_available": int(split.train.sum()),
+        "train_users": int(data.frame.filter(pl.Series(train)).get_column("user_id").n_unique()),
+    }
+    x_tr, y_tr = data.matrix(train), data.target(train)
     x_va, y_va = data.matrix(split.validation), data.target(split.validation)
     if len(np.unique(y_va)) < 2:
         raise ValueError(
@@ -184,6 +208,7 @@ def run_study(
         n_pruned=sum(s == optuna.trial.TrialState.PRUNED for s in states),
         study_name=study_name,
         trials=trials,
+        budget=budget,
     )
 
 
