@@ -29,8 +29,8 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@command -v uv >/dev/null 2>&1 || test -x $(BIN)/uv || $(PY) -m pip install --quiet uv
 	@UV=$$(command -v uv || echo $(BIN)/uv); \
-	  $$UV pip sync --python $(PY) --require-hashes requirements.lock && \
-	  $$UV pip install --python $(PY) --no-deps -e .
+	  $$UV pip sync --python $(PY) --require-hashes --compile-bytecode requirements.lock && \
+	  $$UV pip install --python $(PY) --no-deps --compile-bytecode -e .
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the hash-pinned dependencies (uv pip sync requirements.lock)

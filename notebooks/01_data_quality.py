@@ -91,10 +91,10 @@ else:
         events.group_by(pl.col("page").cast(pl.String))
         .agg(events=pl.len())
         .with_columns(share=pl.col("events") / pl.col("events").sum())
-        .sort("events", descending=True)
+        .sort(["events", "page"], descending=[True, False])  # ties (Cancel, its Confirmation) by name
     )
     fig, ax = plt.subplots(figsize=(8, 0.28 * pages.height + 1.2))
-    ordered = pages.sort("events")
+    ordered = pages.reverse()
     ax.barh(ordered["page"].to_list(), ordered["share"].to_list(), color="#5b7c99")
     ax.set_xscale("log")
     ax.set_xlabel("share of events (log scale)")

@@ -82,7 +82,8 @@ else:
         )
     )
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
-    cohorts = table["cohort"].value_counts().sort("count", descending=True)["cohort"].head(5).to_list()
+    by_size = table["cohort"].value_counts().sort(["count", "cohort"], descending=[True, False])
+    cohorts = by_size["cohort"].head(5).to_list()
     for ax, column, groups in (
         (axes[0], "cohort", cohorts),
         (axes[1], "level", sorted(table["level"].drop_nulls().unique().to_list())),

@@ -63,7 +63,7 @@ else:
             for name, col in reference["columns"].items()
         ]
     )
-    display(kinds.group_by("kind").agg(features=pl.len(), median_cells=pl.col("cells").median()))
+    display(kinds.group_by("kind").agg(features=pl.len(), median_cells=pl.col("cells").median()).sort("kind"))
 
 # %% [markdown]
 # ## The latest check

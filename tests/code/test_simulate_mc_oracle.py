@@ -21,6 +21,7 @@ from churnflow.simulate import (
     oracle_probabilities,
     simulate_to_dir,
 )
+from churnflow.simulate import oracle as oracle_module
 from churnflow.simulate.calibration import read_events
 from churnflow.simulate.engine import _iter_chunks, build_world, catalogue_for
 from churnflow.simulate.oracle import _last_event_offset_s, _song_seconds
@@ -80,6 +81,19 @@ def test_result_shape_determinism_and_mc_error(tiny: tuple[pl.DataFrame, ...]) -
     assert np.allclose(se, np.sqrt(p * (1 - p) / 39))
     assert a.summary["n_draws"] == 40 and a.summary["rows_scored"] == keys.height
     assert a.summary["mean_mc_se"] == pytest.approx(se.mean())
+
+
+def test_the_thread_count_does_not_change_a_byte(
+    tiny: tuple[pl.DataFrame, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    truth, _, labels = tiny
+    keys = _keys(labels)
+    monkeypatch.setattr(oracle_module, "_BLOCK_PSEUDO_USERS", 20 * 16)  # blocks of 16 rows at 20 draws
+    one = oracle_probabilities(truth, keys, CFG, n_draws=20, seed=5, n_threads=1)
+    three = oracle_probabilities(truth, keys, CFG, n_draws=20, seed=5, n_threads=3)
+    assert isinstance(one, OracleResult) and isinstance(three, OracleResult)
+    assert keys.height > 3 * 16  # several blocks per thread
+    assert one.table.equals(three.table)
 
 
 def test_rows_that_are_not_eligible_get_no_probability(tiny: tuple[pl.DataFrame, ...]) -> None:

@@ -21,6 +21,7 @@ class EvaluateConfig:
     oracle_goal_ratio: float = 0.90  # goal (benchmark): known-customer AUC >= this x oracle AUC
     oracle_draws: int = 100  # Monte-Carlo futures per (user, cutoff) for the oracle
     oracle_max_rows: int = 0  # 0 = every test row; else a seeded sample of users up to this many rows
+    oracle_threads: int = 0  # threads simulating oracle blocks (0 = one per CPU core; same bytes for any)
     leak_alarm: bool = True  # stop when the model beats the oracle beyond the paired interval
     latent_model: bool = True  # also fit the same model family with the true latent state as features
 
@@ -28,8 +29,8 @@ class EvaluateConfig:
         for name in ("bootstrap_samples", "calibration_bins", "business_points", "oracle_draws"):
             if getattr(self, name) < 1:
                 raise ValueError(f"evaluate.{name} must be >= 1, got {getattr(self, name)}")
-        if self.oracle_max_rows < 0 or self.shap_sample < 0:
-            raise ValueError("evaluate.oracle_max_rows and evaluate.shap_sample must be >= 0")
+        if self.oracle_max_rows < 0 or self.shap_sample < 0 or self.oracle_threads < 0:
+            raise ValueError("evaluate.oracle_max_rows, oracle_threads and shap_sample must be >= 0")
         for name in ("top_k_share", "intervention_success_rate", "oracle_goal_ratio"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"evaluate.{name} must be in (0, 1], got {getattr(self, name)}")

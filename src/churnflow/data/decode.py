@@ -74,18 +74,20 @@ def iter_blocks(path: Path, block_bytes: int, progress: Any) -> Iterator[tuple[b
     """Yield ``(block, first_line_number, n_lines)``: whole lines (no trailing newline), BOM removed.
 
     ``n_lines`` is the block's newline count + 1 (blank lines included), counted once here; ``progress``
-    (a tqdm bar) advances by the bytes read (compressed bytes are not counted: gzip reads decompressed).
+    (a tqdm bar over the files' sizes on disk) advances by the file bytes consumed (compressed ones for gzip).
     """
-    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as fh:
+    with open(path, "rb") as raw:
+        fh: Any = gzip.GzipFile(fileobj=raw, mode="rb") if path.name.lower().endswith(".gz") else raw
         carry = b""
         line_no = 1
         first = True
+        consumed = 0
         while True:
             chunk = fh.read(block_bytes)
             if not chunk:
                 break
-            progress.update(len(chunk))
+            progress.update(raw.tell() - consumed)
+            consumed = raw.tell()
             if first:
                 chunk = chunk.removeprefix(b"\xef\xbb\xbf")
                 first = False

@@ -7,6 +7,7 @@ seeded sample of users (the coverage string says so in the report).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ def ground_truth_for(
         n_draws=ev.oracle_draws,
         seed=cfg.seed,
         progress=progress,
+        n_threads=ev.oracle_threads or os.cpu_count() or 1,
     )
     assert not isinstance(oracle, np.ndarray)
     p = np.full(test_keys.height, np.nan)

@@ -12,12 +12,14 @@ same inputs and parameters give the same notebook bytes, as far as the notebook'
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,9 +146,14 @@ def export_html(nb: Any, title: str) -> str:
 
 
 def run_notebook(
-    source: Path, out_dir: Path, parameters: Mapping[str, Any], kernelspec: Mapping[str, Any], cwd: Path
+    source: Path,
+    out_dir: Path,
+    parameters: Mapping[str, Any],
+    kernelspec: Mapping[str, Any],
+    cwd: Path,
+    progress: bool = True,
 ) -> NotebookOutput:
-    """Convert, execute (papermill, progress bar) and export one notebook into ``out_dir``.
+    """Convert, execute (papermill; a cell progress bar on a terminal) and export one notebook to ``out_dir``.
 
     Raises papermill's ``PapermillExecutionError`` (naming the failing cell) if the notebook fails.
     """
@@ -163,7 +170,7 @@ def run_notebook(
             Path(tmp) / f"executed-{ipynb.name}",
             parameters=dict(parameters),
             kernel_name=str(kernelspec["name"]),
-            progress_bar=True,
+            progress_bar=progress and sys.stderr.isatty(),  # DVC logs: no carriage-return redraws
             cwd=str(cwd),
         )
     executed = strip_run_metadata(executed)
@@ -171,6 +178,37 @@ def run_notebook(
     html = out_dir / f"{source.stem}.html"
     html.write_text(export_html(executed, f"churnflow · {notebook_title(executed, source.stem)}"))
     return NotebookOutput(source=source, ipynb=ipynb, html=html)
+
+
+def run_notebooks(
+    sources: list[Path],
+    out_dir: Path,
+    parameters: Mapping[str, Any],
+    kernelspec: Mapping[str, Any],
+    cwd: Path,
+    jobs: int = 1,
+    on_done: Callable[[NotebookOutput], None] | None = None,
+) -> list[NotebookOutput]:
+    """Run every notebook into ``out_dir``, ``jobs`` at a time (each in its own process and kernel; they
+    read the same inputs and write different files, so any ``jobs`` gives the same bytes). Returns the
+    outputs in ``sources`` order; the first failure is raised once the running ones finish."""
+    if jobs <= 1 or len(sources) <= 1:
+        done = []
+        for source in sources:
+            done.append(run_notebook(source, out_dir, parameters, kernelspec, cwd))
+            if on_done is not None:
+                on_done(done[-1])
+        return done
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {
+            pool.submit(run_notebook, source, out_dir, dict(parameters), dict(kernelspec), cwd, False): source
+            for source in sources
+        }
+        for future in as_completed(futures):
+            if on_done is not None and future.exception() is None:
+                on_done(future.result())
+        return [next(f for f, src in futures.items() if src == source).result() for source in sources]
 
 
 # ------------------------------------------------------------------------ helpers used inside notebooks

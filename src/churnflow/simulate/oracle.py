@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -461,12 +462,15 @@ def oracle_probabilities(
     seed: int = 0,
     max_rows: int | None = None,
     progress: bool = False,
+    n_threads: int = 1,
 ) -> OracleResult | np.ndarray:
     """P(label = 1 | latent state at the cutoff) per (``user_id``, ``cutoff``) row of ``keys``.
 
     Inputs: the ground-truth sidecar, the rows to score (cutoffs at UTC midnights inside the simulated
     days), the run's ``LabelsConfig``, the number of Monte-Carlo draws per row, a seed, and an optional
-    budget ``max_rows`` (score a random sample of that many rows; the others get null ``p``). Output: an
+    budget ``max_rows`` (score a random sample of that many rows; the others get null ``p``) and the threads
+    that simulate blocks of rows at once (each block has its own seeded stream: any count gives the same
+    bytes). Output: an
     ``OracleResult`` whose table is ``keys`` (in order) plus ``p`` and ``se`` (null when the row is not
     eligible at its cutoff, or not sampled). Same truth, keys, config, draws and seed → same output.
 
@@ -507,8 +511,10 @@ def oracle_probabilities(
     se = np.full(m, np.nan)
     per_block = max(1, _BLOCK_PSEUDO_USERS // n_draws)
     blocks = [live[i : i + per_block] for i in range(0, live.size, per_block)]
-    for b, sel in enumerate(progress_bar(blocks, desc="oracle", unit="block", disable=not progress)):
-        block_rng = np.random.default_rng([seed, b])
+
+    def run_block(b: int) -> None:
+        sel = blocks[b]
+        block_rng = np.random.default_rng([seed, b])  # one stream per block: the same draws on any thread
         events, pkeys = _future_events(block_rng, st, sel, n_draws, window, regime, preset, start_ms, song)
         data_end = datetime.fromtimestamp((int(st.cutoff_ms[sel].max()) + window * DAY_MS) / 1000, tz=UTC)
         lab = label_at_cutoffs(events, pkeys, labels_cfg, data_end=data_end)["label"]
@@ -516,8 +522,15 @@ def oracle_probabilities(
         eligible = ~np.isnan(y).any(axis=1)
         mean = np.where(eligible, np.nanmean(np.where(np.isnan(y), 0.0, y), axis=1), np.nan)
         sd = np.sqrt(mean * (1 - mean) * n_draws / (n_draws - 1))
-        p[sel] = mean
+        p[sel] = mean  # blocks own disjoint rows
         se[sel] = sd / np.sqrt(n_draws)
+
+    with (
+        ThreadPoolExecutor(max_workers=max(1, n_threads)) as pool,
+        progress_bar(total=len(blocks), desc="oracle", unit="block", disable=not progress) as bar,
+    ):
+        for _ in pool.map(run_block, range(len(blocks))):
+            bar.update(1)
     table = keys.with_columns(
         pl.Series("p", p).fill_nan(None),
         pl.Series("se", se).fill_nan(None),
