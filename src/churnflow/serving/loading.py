@@ -58,14 +58,6 @@ def model_tag_from_env(default_name: str = "churn") -> str:
     return os.environ.get(MODEL_TAG_ENV) or f"{default_name}:latest"
 
 
-def _tree_sha256(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
-
 def canonical_json(value: Any) -> bytes:
     """Sorted, compact JSON bytes (stable hash input and the stored drift reference)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
@@ -73,7 +65,7 @@ def canonical_json(value: Any) -> bytes:
 
 def store_sha256(mlflow_model: Path, drift_reference: bytes | None) -> str:
     """SHA-256 of every byte a packaged entry stores (MLflow model folder + drift reference file)."""
-    digest = hashlib.sha256(_tree_sha256(mlflow_model).encode())
+    digest = hashlib.sha256(model_dir_sha256(mlflow_model).encode())  # names and bytes of every file
     digest.update(hashlib.sha256(drift_reference or b"").digest())
     return digest.hexdigest()
 

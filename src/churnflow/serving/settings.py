@@ -12,11 +12,11 @@ round-trips every field.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from omegaconf import OmegaConf
 
+from churnflow.config.data import iso_date_ms
 from churnflow.config.features import FeaturesConfig
 from churnflow.config.serve import ServeConfig
 from churnflow.serving.risk import RiskBands
@@ -64,10 +64,9 @@ class MetadataError(ValueError):
 def iso_day_ms(text: str, key: str) -> int:
     """ISO date or instant (naive = UTC, as in ``data.min_valid_ts``) → epoch ms; MetadataError on error."""
     try:
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError) as exc:
-        raise MetadataError(f"{key}: not an ISO date: {text!r}") from exc
-    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)
+        return iso_date_ms(text, key)
+    except ValueError as exc:
+        raise MetadataError(str(exc)) from exc
 
 
 def _structured(schema: type, values: Any, key: str) -> Any:

@@ -31,7 +31,7 @@ from churnflow.simulate.presets import (
     get_regime,
     scenario_name,
 )
-from churnflow.simulate.truth import TRUTH_DIR, TRUTH_FILE
+from churnflow.simulate.truth import ORACLE_STATE_COLUMNS, TRUTH_DIR, TRUTH_FILE
 from churnflow.simulate.vocab import Catalogue, build_catalogue, embedded_vocab, person_names
 from churnflow.simulate.world import (
     KIND_NAMES,
@@ -315,20 +315,7 @@ def truth_frame(
         pl.lit(preset.start_ms).cast(utc).alias("hazard_start"),
         "hazard",
         "satisfaction",
-        "sat_trait",
-        "paid_at_window_start",
-        "reg_day",
-        "first_session_day",
-        "decision_day",
-        "decision_kind",
-        "session_start_day",
-        "session_end_day",
-        "session_last_ms",
-        "session_kind",
-        "session_paid_after",
-        "session_gap_mean",
-        "active_day",
-        "active_day_last_ms",
+        *ORACLE_STATE_COLUMNS,
         pl.lit(preset.name).alias("preset"),
         pl.lit(world.scenario).alias("scenario"),
         pl.lit(world.regime.change_day, dtype=pl.Int32).alias("change_day"),

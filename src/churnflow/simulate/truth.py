@@ -46,8 +46,8 @@ TRUTH_COLUMNS: Final[tuple[str, ...]] = (
     "hazard",
     "satisfaction",
 )
-#: the columns the Monte-Carlo oracle reads on top of ``TRUTH_COLUMNS``
-ORACLE_COLUMNS: Final[tuple[str, ...]] = (
+#: the latent state the Monte-Carlo oracle reads on top of ``TRUTH_COLUMNS`` (per-user lists and values)
+ORACLE_STATE_COLUMNS: Final[tuple[str, ...]] = (
     "sat_trait",
     "paid_at_window_start",
     "reg_day",
@@ -62,11 +62,9 @@ ORACLE_COLUMNS: Final[tuple[str, ...]] = (
     "session_gap_mean",
     "active_day",
     "active_day_last_ms",
-    "preset",
-    "scenario",
-    "change_day",
-    "seed",
 )
+#: the columns the oracle reads on top of ``TRUTH_COLUMNS``: the state, then the world's name
+ORACLE_COLUMNS: Final[tuple[str, ...]] = (*ORACLE_STATE_COLUMNS, "preset", "scenario", "change_day", "seed")
 
 
 def truth_path(raw_dir: Path) -> Path:
