@@ -109,6 +109,7 @@ docker-build: build ## bentoml containerize the Bento (needs a Docker engine; sa
 bench-scale: install ## Scaling benchmark: whole pipeline on small x1/x2/x4/x8 and full (heavy; docs/scaling.md)
 	$(PY) benchmarks/bench_scale.py pipeline
 	$(PY) benchmarks/bench_scale.py training
+	$(PY) benchmarks/bench_scale.py spark --worlds small
 	$(PY) benchmarks/bench_scale.py report
 
 bench-serving: install ## Serving benchmark (latency, throughput, batch, schemathesis) → benchmarks/results/serving.json
