@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,24 @@ def test_committed_params_equal_composed_conf(repo_root: Path, tmp_path: Path) -
     write_params(repo_root / "conf", composed)
     committed = yaml.safe_load((repo_root / "params.yaml").read_text())
     assert committed == yaml.safe_load(composed.read_text()), "params.yaml is stale: run `make params`"
+
+
+def _leaves(tree: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _leaves(sub, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): list(tree) if isinstance(tree, tuple) else tree}
+
+
+def test_dataclass_defaults_equal_the_default_composition(repo_root: Path) -> None:
+    """A default lives in conf/ and in its dataclass: they must say the same (only the model family's own
+    `fixed` parameters and search space are conf/-only)."""
+    schema = _leaves(asdict(Config()))
+    params = _leaves(yaml.safe_load((repo_root / "params.yaml").read_text()))
+    family_only = ("model.fixed.", "model.search_space.")
+    assert {k for k in params if k not in schema and not k.startswith(family_only)} == set()
+    assert {k for k in schema if k not in params and not k.startswith(family_only)} == set()
+    differ = {k: (schema[k], params[k]) for k in schema.keys() & params.keys() if schema[k] != params[k]}
+    assert differ == {}, f"dataclass default vs conf/ default: {differ}"
 
 
 @pytest.mark.parametrize(

@@ -12,19 +12,7 @@ from churnflow.config.modelling import ModelConfig, TrackingConfig, TrainConfig,
 from churnflow.config.monitor import MonitorConfig
 from churnflow.config.serve import ServeConfig
 
-__all__ = [
-    "Config",
-    "DataConfig",
-    "EvaluateConfig",
-    "FeaturesConfig",
-    "LabelsConfig",
-    "ModelConfig",
-    "MonitorConfig",
-    "ServeConfig",
-    "TrackingConfig",
-    "TrainConfig",
-    "TuneConfig",
-]
+__all__ = ["Config"]  # the group dataclasses are re-exported by churnflow.config
 
 
 @dataclass
