@@ -1,39 +1,47 @@
 """Monitor benchmark: is the drift monitor right when it speaks?
 
 1. **Pipelines.** Per world size, the project's own stages (load → label → features → tune → train →
-   drift_baseline, the commands of ``dvc.yaml``) on that world (seed 42) in a copy of the repository under
-   ``benchmarks/data/monitor/pipeline_<size>`` (reused when present; ``tune.n_trials`` lowered — the
-   monitor does not depend on how well the model was tuned). ``mini`` (225 users, 63 days) holds the
-   purged split only with a 14-day label window (horizon 7 + inactivity 7 days, as the end-to-end test
-   on ``tiny`` does); the default world (``standard``, 140 days) keeps the configured one. Worlds of
-   different presets are different populations (a mini world's users upgrade half as often as the
-   standard world's), so each size is checked against its own reference.
+   drift_baseline, the commands of ``dvc.yaml``) on that world (seed 42) in a copy of the repository's
+   committed code (``git archive HEAD``) under ``benchmarks/data/monitor/pipeline_<size>`` (reused when
+   present; ``tune.n_trials`` lowered — the monitor does not depend on how well the model was tuned).
+   ``mini`` (225 users, 63 days) holds a purged split only with a 14-day label window (horizon 7 +
+   inactivity 7 days) and 3 test cutoffs, the end-to-end test's overrides on ``tiny``; the default world
+   (``standard``, 4,800 users over 140 days) keeps the configured split (6 test cutoffs, 1 validation
+   cutoff, 5% held-out users). Worlds of different presets are different populations (a mini world's users
+   upgrade half as often as the standard world's), so each size is checked against its own reference.
 2. **Worlds.** Fresh exports of each size: ``baseline`` (no drift, seeds 43…) and the scenarios
    ``more_ads``, ``app_errors``, ``price_rise``. Each export goes through the loader and
    :func:`churnflow.monitoring.windows.window_rows` exactly as ``churnflow monitor`` does; the rows are
-   cached under the pipeline (``pipeline_<size>/monitor_rows``). Exports are made with the pipeline
-   copy's own code, so the simulator of the reference world and of the checked worlds is the same.
+   cached under the pipeline (``pipeline_<size>/monitor_rows``), so a stopped run resumes where it was.
+   Exports are made with the pipeline copy's own code, so the simulator of the reference world and of the
+   checked worlds is the same. Worlds are made in an interleaved order (baseline and scenario seeds in
+   proportion), so a run stopped by ``--stop-at`` leaves a balanced sample; the JSON states how many
+   windows were planned and how many were checked.
 3. **Checks.** Each export is one window checked against its size's reference with
    :func:`churnflow.monitoring.check.run_check` (no cooldown carried between worlds). Recorded: status,
    alerts by kind, drifting features, domain-classifier AUC, the label-free AUC estimate vs the realised
    AUC (pooled over the labelled rows and per cutoff), check time.
-4. **Full-size dashboard** (``--full``): a ``full`` export (19,600 users, 63 days) checked against the mini
-   reference (the preset with the same span and population); the
-   dashboard's bytes, then the page opened offline in headless Chromium with a screenshot under
-   ``reports/monitor_full/``.
+4. **Full-size dashboard** (``--full``): a ``full`` export (13,000 users over 140 days, ~26M events, ~11.9 GB
+   of JSON) checked against the ``standard`` reference (the preset with the same span and the same
+   population per user); the dashboard's bytes, then the page opened offline in headless Chromium with a
+   screenshot under ``reports/monitor_full/``. Written to ``benchmarks/results/monitor_full.json`` as well.
 
-Writes ``benchmarks/results/monitor.json`` (and ``monitor_full.json``); prints the tables that
-``docs/monitoring.md`` quotes. Run (heavy, ~1-2 h on 2 cores):
-``.venv/bin/python benchmarks/bench_monitor.py`` (it takes the team's heavy-job lock
-``/tmp/churnflow-heavy.lock``, or ``$CHURNFLOW_HEAVY_LOCK``, per world and per pipeline run, not for hours)
+Writes ``benchmarks/results/monitor.json`` (sizes not run this time are kept from the file already
+there, so sizes can be measured one at a time); prints the tables that ``docs/monitoring.md`` quotes.
+Run (heavy: ~10 min for mini, ~1 h for standard, ~20 min for the full dashboard on 2 cores):
+``.venv/bin/python benchmarks/bench_monitor.py --sizes mini --no-full``, then ``--sizes standard`` (it takes
+the team's heavy-job lock ``/tmp/churnflow-heavy.lock``, or ``$CHURNFLOW_HEAVY_LOCK``, per world and per
+pipeline run, not for hours)
 """
 
 from __future__ import annotations
 
+import calendar
 import fcntl
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +49,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +69,10 @@ SCENARIOS = ("more_ads", "app_errors", "price_rise")
 COVARIATE = ("more_ads", "app_errors")
 
 
-def _project_files() -> list[str]:
-    out = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    return [f for f in out if f and (ROOT / f).is_file()]
+def _head_commit() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 @contextmanager
@@ -87,20 +91,26 @@ def heavy_lock(path: str) -> Iterator[None]:
 
 
 LOCK = os.environ.get("CHURNFLOW_HEAVY_LOCK", "/tmp/churnflow-heavy.lock")
-#: Exports small enough (seconds, < 1 GB) to make without the heavy-job lock.
+#: Pipelines (under a minute) and exports (seconds, < 1 GB) small enough to run without the heavy-job lock.
 LIGHT_PRESETS = ("tiny", "mini")
 
 
-def prepare_pipeline(dest: Path, overrides: list[str]) -> Path:
-    """Run the stages up to drift_baseline in a copy of the repository (skipped when already done)."""
-    if (dest / "artifacts" / "drift_reference.json").is_file() and (dest / "artifacts" / "model").is_dir():
+def prepare_pipeline(dest: Path, overrides: list[str], lock: str = LOCK) -> Path:
+    """Run the stages up to drift_baseline in a copy of the committed code (skipped when already done
+    with the same overrides), holding ``lock`` (empty: none) while they run."""
+    recorded = dest / "OVERRIDES"
+    done = (dest / "artifacts" / "drift_reference.json").is_file() and (dest / "artifacts" / "model").is_dir()
+    if done and recorded.is_file() and recorded.read_text().split() == overrides:
         return dest
     if dest.exists():
         shutil.rmtree(dest)
-    for rel in _project_files():
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, target)
+    dest.mkdir(parents=True)
+    # the committed code (others' uncommitted edits in a shared tree are not measured); its commit recorded
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    (dest / "COMMIT").write_text(_head_commit() + "\n")
     write_params(dest / "conf", dest / "params.yaml", overrides)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(
@@ -113,19 +123,46 @@ def prepare_pipeline(dest: Path, overrides: list[str]) -> Path:
     )
     run = lambda cmd: subprocess.run(cmd, cwd=dest, env=env, shell=True, check=True)  # noqa: E731
     stages = yaml.safe_load((dest / "dvc.yaml").read_text())["stages"]
-    with heavy_lock(LOCK):
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+
+    def resolved(cmd: str) -> str:
+        """The stage's command with DVC's ``${a.b}`` templating filled from params.yaml."""
+        return re.sub(
+            r"\$\{([\w.]+)\}", lambda m: str(reduce(lambda d, k: d[k], m.group(1).split("."), params)), cmd
+        )
+
+    with heavy_lock(lock):
         run(f"{sys.executable} stages/bootstrap_data.py --params params.yaml")
         for name in PIPELINE_STAGES:
             typer.echo(f"== pipeline stage {name}")
-            run(" ".join(stages[name]["cmd"].split()).replace("python ", f"{sys.executable} ", 1))
+            run(resolved(" ".join(stages[name]["cmd"].split())).replace("python ", f"{sys.executable} ", 1))
+    recorded.write_text("\n".join(overrides) + "\n")  # a pipeline of other overrides is rebuilt, its rows too
     return dest
 
 
 #: Per world size: the pipeline's overrides (besides tune.n_trials).
 SIZES: dict[str, list[str]] = {
-    "mini": ["data.preset=mini", "labels.horizon_days=7", "labels.inactivity_days=7"],
-    "standard": ["data.preset=standard", "data.gzip=true"],
+    "mini": [
+        "data=mini",
+        "labels.horizon_days=7",
+        "labels.inactivity_days=7",
+        "train.n_test_cutoffs=3",
+        "train.new_user_share=0.25",
+    ],
+    "standard": ["data=standard"],
 }
+
+
+def interleaved_plan(seeds: int, scenario_seeds: int) -> list[tuple[str, int]]:
+    """(scenario, seed) worlds, baseline and scenario seeds in proportion (the i-th of n at i / n), so a run
+    stopped early has checked a similar share of each."""
+    plan = [(i / seeds, 0, "baseline", 43 + i) for i in range(seeds)]
+    plan += [
+        (i / scenario_seeds, 1 + k, sc, 43 + i)
+        for k, sc in enumerate(SCENARIOS)
+        for i in range(scenario_seeds)
+    ]
+    return [(sc, seed) for _, _, sc, seed in sorted(plan)]
 
 
 #: Run in the pipeline's own copy of the code (``PYTHONPATH=<pipeline>/src``), so every export comes from
@@ -138,26 +175,45 @@ from churnflow.data.load import load_events
 from churnflow.monitoring.windows import window_rows
 from churnflow.simulate import simulate_to_dir
 preset, scenario, seed, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+change_day = int(sys.argv[5])
 cfg = load_config("params.yaml")
 with tempfile.TemporaryDirectory(prefix="bench-monitor-", dir=out.parent) as tmp:
-    simulate_to_dir(preset, seed, Path(tmp), scenario=scenario, progress=False)
+    simulate_to_dir(preset, seed, Path(tmp), scenario=scenario, progress=False, change_day=change_day)
     events = load_events([Path(tmp)], cfg.data).events
-    window_rows(events, cfg.labels, cfg.features).write_parquet(out, compression="zstd")
+    part = out.with_suffix(".part")
+    window_rows(events, cfg.labels, cfg.features).write_parquet(part, compression="zstd")
+    part.replace(out)  # a stopped run leaves no half-written cache entry
 """
 
 
+#: The export day a scenario's changes start on (``data.change_day``; absent: 0, the whole world). The price
+#: rises on the day of the first cutoff: until then the world, its history and its customers are the
+#: baseline's, then the churn hazard doubles while behaviour stays as it was until users leave — concept
+#: drift that the labels of the reference's cutoff offsets see. (From day 0 the higher hazard would also
+#: have shaped the customers alive at the start, which is covariate shift, not a price rise.)
+CHANGE_DAY: dict[str, int] = {"price_rise": 7}
+
+
+def world_cached(preset: str, scenario: str, seed: int, pipeline: Path) -> Path:
+    """Where the export's rows are cached under the pipeline."""
+    day = CHANGE_DAY.get(scenario, 0)
+    return pipeline / "monitor_rows" / f"{preset}_{scenario}{f'_from{day}' if day else ''}_{seed}.parquet"
+
+
 def world_rows(preset: str, scenario: str, seed: int, pipeline: Path) -> tuple[pl.DataFrame, float]:
-    """The export's rows (cached under the pipeline), and the seconds it took to make them (0 if cached)."""
-    cache = pipeline / "monitor_rows"
-    cache.mkdir(exist_ok=True)
-    path = cache / f"{preset}_{scenario}_{seed}.parquet"
+    """The export's rows (cached under the pipeline), and the seconds it took to make them once the
+    heavy-job lock was held (0 if cached)."""
+    path = world_cached(preset, scenario, seed, pipeline)
+    path.parent.mkdir(exist_ok=True)
     if not path.is_file():
-        t0 = time.perf_counter()
         env = {**os.environ, "PYTHONPATH": str(pipeline / "src")}
-        command = [sys.executable, "-c", MAKE_ROWS, preset, scenario, str(seed), str(path)]
+        day = str(CHANGE_DAY.get(scenario, 0))
+        command = [sys.executable, "-c", MAKE_ROWS, preset, scenario, str(seed), str(path), day]
         with heavy_lock(LOCK if preset not in LIGHT_PRESETS else ""):
+            t0 = time.perf_counter()
             subprocess.run(command, cwd=pipeline, env=env, check=True)
-        return pl.read_parquet(path), time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+        return pl.read_parquet(path), seconds
     return pl.read_parquet(path), 0.0
 
 
@@ -263,6 +319,7 @@ def full_dashboard(reference: dict[str, Any], model: Any, cfg: Config, pipeline:
     report = inspect_page(html_path, screenshot=out / "dashboard.png")
     return {
         "preset": "full",
+        "reference": "standard",
         "rows": rows.height,
         "users": int(rows["user_id"].n_unique()),
         "status": result.status,
@@ -340,6 +397,12 @@ def markdown_summary(payload: dict[str, Any]) -> str:
             f"{p['reference_realised_auc']:.3f}; label window {p['labels']['horizon_days']} + "
             f"{p['labels']['inactivity_days']} days."
         )
+        planned, checked = block.get("planned_windows"), block.get("checked_windows")
+        if planned is not None and checked != planned:
+            lines.append(
+                f"Only {checked} of the {planned} planned {size} windows were checked (the run was stopped; "
+                f"not checked: {', '.join(block['not_checked'])})."
+            )
     online = payload.get("online_update")
     if online:
         lines.append("")
@@ -353,7 +416,8 @@ def markdown_summary(payload: dict[str, Any]) -> str:
         chrome = full["chromium"]
         lines.append("")
         lines.append(
-            f"Dashboard on `full` ({full['users']:,} users, {full['rows']:,} rows checked): "
+            f"Dashboard on `full` ({full['users']:,} users, {full['rows']:,} rows checked against the "
+            f"{full.get('reference', 'mini')} reference): "
             f"{full['dashboard_mb']:.2f} MB ({full['dashboard_bytes']:,} bytes on disk; "
             f"goal ≤ {full['goal_mb']:.0f} MB); "
             f"headless Chromium offline: {len(chrome['console_errors'])} console errors, "
@@ -363,64 +427,111 @@ def markdown_summary(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _stop_time(stop_at: str) -> float | None:
+    """``HH:MM`` (UTC, today) as a Unix time; None for an empty string."""
+    if not stop_at:
+        return None
+    hours, minutes = (int(x) for x in stop_at.split(":"))
+    return float(calendar.timegm((*time.gmtime()[:3], hours, minutes, 0)))
+
+
+def check_size(
+    size: str, seeds: int, scenario_seeds: int, trials: int, stop: float | None
+) -> tuple[dict[str, Any], tuple[Config, dict[str, Any], Any, Path]]:
+    """Build (or reuse) the size's pipeline, check its worlds; the JSON block and what was loaded."""
+    from churnflow.models import load_churn_model
+
+    overrides = [*SIZES[size], f"tune.n_trials={trials}"]
+    t0 = time.perf_counter()
+    pipeline = prepare_pipeline(WORK / f"pipeline_{size}", overrides, "" if size in LIGHT_PRESETS else LOCK)
+    pipeline_s = time.perf_counter() - t0
+    cfg = load_config(pipeline / "params.yaml")
+    reference = json.loads((pipeline / "artifacts" / "drift_reference.json").read_text())
+    model = load_churn_model(pipeline / "artifacts" / "model")
+    plan = interleaved_plan(seeds, scenario_seeds)
+    records: dict[str, list[dict[str, Any]]] = {}
+    skipped: list[str] = []
+    prep_total = 0.0
+    for scenario, seed in plan:
+        if (
+            stop is not None
+            and time.time() >= stop
+            and not world_cached(size, scenario, seed, pipeline).is_file()
+        ):
+            skipped.append(f"{scenario}/{seed}")
+            continue
+        rows, prep_s = world_rows(size, scenario, seed, pipeline)
+        prep_total += prep_s
+        record = {"seed": seed, **check_world(rows, reference, model, cfg)}
+        records.setdefault(scenario, []).append(record)
+        typer.echo(
+            f"{size:>8} {scenario:>10} seed {seed}: {record['status']:>8} {record['alerts']} "
+            f"drifting {record['n_drifting']:>3}  domain {record['domain_auc'] or 0:.3f}/"
+            f"{record['domain_threshold'] or 0:.3f}  AUC est {record['estimated_auc_labelled']:.3f} "
+            f"real {record['realised_auc_labelled']:.3f}  ({prep_s:.0f}+{record['check_seconds']:.1f} s)"
+        )
+    block = {
+        "pipeline": {
+            "overrides": overrides,
+            "commit": (pipeline / "COMMIT").read_text().strip(),
+            "seconds": pipeline_s,
+            "reference_rows": reference["n_rows"],
+            "reference_users": reference["n_users"],
+            "score_reference_rows": reference["score"]["n_rows"],
+            "reference_estimated_auc": reference["score"]["estimated_auc"],
+            "reference_realised_auc": reference["score"]["realised_auc"],
+            "offsets_days": reference["offsets_days"],
+            "labels": {
+                "horizon_days": cfg.labels.horizon_days,
+                "inactivity_days": cfg.labels.inactivity_days,
+            },
+        },
+        "planned_windows": len(plan),
+        "checked_windows": len(plan) - len(skipped),
+        "not_checked": skipped,
+        "summary": {sc: summarise(recs) for sc, recs in records.items()},
+        "records": records,
+        "prepare_seconds": prep_total,
+    }
+    return block, (cfg, reference, model, pipeline)
+
+
 def main(
     seeds: int = typer.Option(20, help="no-drift worlds per size (seeds 43, 44, …)"),
     scenario_seeds: int = typer.Option(3, help="worlds per drift scenario and size"),
     sizes: str = typer.Option("mini,standard", help=f"world sizes, of {sorted(SIZES)}"),
     trials: int = typer.Option(5, help="tune.n_trials of the pipeline runs"),
     full: bool = typer.Option(True, help="also check a full-preset export and measure its dashboard"),
+    stop_at: str = typer.Option(
+        "", help="HH:MM UTC: from then on no new world is made (cached ones are still checked)"
+    ),
     out: Path = typer.Option(ROOT / "benchmarks" / "results" / "monitor.json", help="result JSON"),
+    full_out: Path = typer.Option(
+        ROOT / "benchmarks" / "results" / "monitor_full.json", help="full-size dashboard JSON"
+    ),
 ) -> None:
-    """Run the harness and write the result JSON (see the module docstring)."""
-    from churnflow.models import load_churn_model
-
+    """Run the harness and write the result JSON (see the module docstring); sizes not run this time are
+    kept from ``out`` as it was."""
     WORK.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {}
+    stop = _stop_time(stop_at)
+    measured: dict[str, Any] = {}
     loaded: dict[str, tuple[Config, dict[str, Any], Any, Path]] = {}
     for size in [s.strip() for s in sizes.split(",") if s.strip()]:
-        overrides = [*SIZES[size], f"tune.n_trials={trials}"]
-        t0 = time.perf_counter()
-        pipeline = prepare_pipeline(WORK / f"pipeline_{size}", overrides)
-        pipeline_s = time.perf_counter() - t0
-        cfg = load_config(pipeline / "params.yaml")
-        reference = json.loads((pipeline / "artifacts" / "drift_reference.json").read_text())
-        model = load_churn_model(pipeline / "artifacts" / "model")
-        loaded[size] = (cfg, reference, model, pipeline)
-        plan = [("baseline", 43 + i) for i in range(seeds)]
-        plan += [(sc, 43 + i) for sc in SCENARIOS for i in range(scenario_seeds)]
-        records: dict[str, list[dict[str, Any]]] = {}
-        prep_total = 0.0
-        for scenario, seed in plan:
-            rows, prep_s = world_rows(size, scenario, seed, pipeline)
-            prep_total += prep_s
-            record = {"seed": seed, **check_world(rows, reference, model, cfg)}
-            records.setdefault(scenario, []).append(record)
-            typer.echo(
-                f"{size:>8} {scenario:>10} seed {seed}: {record['status']:>8} {record['alerts']} "
-                f"drifting {record['n_drifting']:>3}  domain {record['domain_auc'] or 0:.3f}/"
-                f"{record['domain_threshold'] or 0:.3f}  AUC est {record['estimated_auc_labelled']:.3f} "
-                f"real {record['realised_auc_labelled']:.3f}  ({prep_s:.0f}+{record['check_seconds']:.1f} s)"
-            )
-        results[size] = {
-            "pipeline": {
-                "overrides": overrides,
-                "seconds": pipeline_s,
-                "reference_rows": reference["n_rows"],
-                "reference_users": reference["n_users"],
-                "score_reference_rows": reference["score"]["n_rows"],
-                "reference_estimated_auc": reference["score"]["estimated_auc"],
-                "reference_realised_auc": reference["score"]["realised_auc"],
-                "offsets_days": reference["offsets_days"],
-                "labels": {
-                    "horizon_days": cfg.labels.horizon_days,
-                    "inactivity_days": cfg.labels.inactivity_days,
-                },
-            },
-            "summary": {sc: summarise(recs) for sc, recs in records.items()},
-            "records": records,
-            "prepare_seconds": prep_total,
-        }
-    first = next(iter(loaded.values()))
+        measured[size], loaded[size] = check_size(size, seeds, scenario_seeds, trials, stop)
+    full_result = None
+    if full:
+        if "standard" not in loaded:
+            _, loaded["standard"] = check_size("standard", 0, 0, trials, stop)
+        cfg, reference, model, pipeline = loaded["standard"]
+        full_result = full_dashboard(reference, model, cfg, pipeline)
+        write_json(full_out, full_result)
+    previous = json.loads(out.read_text()) if out.is_file() else {}  # read last: another run may have written
+    results: dict[str, Any] = {**previous.get("results", {}), **measured}
+    order = list(SIZES)
+    results = dict(
+        sorted(results.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    )
+    first = next(iter(loaded.values()), None)
     payload = {
         "what": (
             "churnflow monitor on fresh simulated exports vs the reference of a pipeline of the same size"
@@ -430,20 +541,17 @@ def main(
             "detected": list(COVARIATE),
             "concept_drift_caught_by_realised": "price_rise",
         },
-        "monitor_config": first[1]["settings"],
+        "monitor_config": first[1]["settings"] if first else previous.get("monitor_config"),
         "results": results,
-        "online_update": online_update_cost(first[1]),
+        "online_update": online_update_cost(first[1]) if first else previous.get("online_update"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "code": {
-            "commit": subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-            ).stdout.strip(),
-            "note": "a pipeline copies the working tree when first built and makes its exports with it",
+            "commit": _head_commit(),
+            "note": "each size's pipeline is the committed code at its pipeline.commit; its exports use it",
         },
     }
-    if full and "mini" in loaded:
-        cfg, reference, model, pipeline = loaded["mini"]
-        payload["full_dashboard"] = full_dashboard(reference, model, cfg, pipeline)
+    if full_result or previous.get("full_dashboard"):
+        payload["full_dashboard"] = full_result or previous["full_dashboard"]
     write_json(out, payload)
     typer.echo(markdown_summary(payload))
     typer.echo(f"wrote {out}")
