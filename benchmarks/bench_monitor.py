@@ -25,6 +25,8 @@
    of JSON) checked against the ``standard`` reference (the preset with the same span and the same
    population per user); the dashboard's bytes, then the page opened offline in headless Chromium with a
    screenshot under ``reports/monitor_full/``. Written to ``benchmarks/results/monitor_full.json`` as well.
+   ``--full-events PATH`` checks a full world's loaded events table (another pipeline's
+   ``artifacts/events.parquet``) instead of simulating and loading a new 11.9 GB export (~5 min of CPU).
 
 Writes ``benchmarks/results/monitor.json`` (sizes not run this time are kept from the file already
 there, so sizes can be measured one at a time); prints the tables that ``docs/monitoring.md`` quotes.
@@ -194,6 +196,21 @@ with tempfile.TemporaryDirectory(prefix="bench-monitor-", dir=out.parent) as tmp
 CHANGE_DAY: dict[str, int] = {"price_rise": 7}
 
 
+#: ``MAKE_ROWS`` from a loaded events table (the load stage's ``artifacts/events.parquet``), not an export.
+ROWS_FROM_EVENTS = """
+import sys
+from pathlib import Path
+import polars as pl
+from churnflow.config import load_config
+from churnflow.monitoring.windows import window_rows
+events_path, out = Path(sys.argv[1]), Path(sys.argv[2])
+cfg = load_config("params.yaml")
+part = out.with_suffix(".part")
+window_rows(pl.read_parquet(events_path), cfg.labels, cfg.features).write_parquet(part, compression="zstd")
+part.replace(out)
+"""
+
+
 def world_cached(preset: str, scenario: str, seed: int, pipeline: Path) -> Path:
     """Where the export's rows are cached under the pipeline."""
     day = CHANGE_DAY.get(scenario, 0)
@@ -297,20 +314,42 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def full_dashboard(reference: dict[str, Any], model: Any, cfg: Config, pipeline: Path) -> dict[str, Any]:
-    """A full-preset export checked; the dashboard's size and a headless-Chromium look at it."""
+def full_rows(pipeline: Path, events: Path | None) -> tuple[pl.DataFrame, float, str]:
+    """The full world's rows: a fresh export (seed 43) through the loader, or ``events`` (a full world's
+    loaded events table, e.g. another pipeline's ``artifacts/events.parquet``) when given; seconds to
+    make them once the heavy-job lock was held; where they came from."""
+    if events is None:
+        rows, seconds = world_rows("full", "baseline", 43, pipeline)
+        return rows, seconds, "full preset, seed 43: fresh export through the loader"
+    path = pipeline / "monitor_rows" / "full_from_events.parquet"
+    path.parent.mkdir(exist_ok=True)
+    seconds = 0.0
+    if not path.is_file():
+        env = {**os.environ, "PYTHONPATH": str(pipeline / "src")}
+        with heavy_lock(LOCK):
+            t0 = time.perf_counter()
+            command = [sys.executable, "-c", ROWS_FROM_EVENTS, str(events), str(path)]
+            subprocess.run(command, cwd=pipeline, env=env, check=True)
+            seconds = time.perf_counter() - t0
+    return pl.read_parquet(path), seconds, f"full preset: the loaded events table {events}"
+
+
+def full_dashboard(
+    reference: dict[str, Any], model: Any, cfg: Config, pipeline: Path, events: Path | None = None
+) -> dict[str, Any]:
+    """A full-preset world checked; the dashboard's size and a headless-Chromium look at it."""
     from churnflow.monitoring.check import run_check
     from churnflow.monitoring.dashboard import render_dashboard
     from churnflow.monitoring.windows import scored_rows
     from churnflow.reports.browser import inspect_page
 
-    rows, prep_s = world_rows("full", "baseline", 43, pipeline)
+    rows, prep_s, source = full_rows(pipeline, events)
     t0 = time.perf_counter()
     current = scored_rows(rows, model, reference["offsets_days"])
-    result, _ = run_check(
-        reference, current, cfg.monitor, cfg.evaluate, cfg.seed, source="full preset, seed 43"
+    result, _ = run_check(reference, current, cfg.monitor, cfg.evaluate, cfg.seed, source=source)
+    page = render_dashboard(
+        result, reference, title="churnflow monitor: full preset vs the standard reference"
     )
-    page = render_dashboard(result, reference, title="churnflow monitor: full preset (seed 43)")
     check_s = time.perf_counter() - t0
     out = ROOT / "reports" / "monitor_full"
     out.mkdir(parents=True, exist_ok=True)
@@ -319,6 +358,7 @@ def full_dashboard(reference: dict[str, Any], model: Any, cfg: Config, pipeline:
     report = inspect_page(html_path, screenshot=out / "dashboard.png")
     return {
         "preset": "full",
+        "source": source,
         "reference": "standard",
         "rows": rows.height,
         "users": int(rows["user_id"].n_unique()),
@@ -399,9 +439,10 @@ def markdown_summary(payload: dict[str, Any]) -> str:
         )
         planned, checked = block.get("planned_windows"), block.get("checked_windows")
         if planned is not None and checked != planned:
+            missing = Counter(w.split("/")[0] for w in block["not_checked"])
             lines.append(
-                f"Only {checked} of the {planned} planned {size} windows were checked (the run was stopped; "
-                f"not checked: {', '.join(block['not_checked'])})."
+                f"Only {checked} of the {planned} planned {size} windows were checked (the run was stopped "
+                f"by `--stop-at`; not checked: {', '.join(f'{v} {k}' for k, v in missing.items())})."
             )
     online = payload.get("online_update")
     if online:
@@ -506,6 +547,9 @@ def main(
         "", help="HH:MM UTC: from then on no new world is made (cached ones are still checked)"
     ),
     out: Path = typer.Option(ROOT / "benchmarks" / "results" / "monitor.json", help="result JSON"),
+    full_events: Path | None = typer.Option(
+        None, help="a full world's loaded events table (load stage output) instead of a fresh full export"
+    ),
     full_out: Path = typer.Option(
         ROOT / "benchmarks" / "results" / "monitor_full.json", help="full-size dashboard JSON"
     ),
@@ -523,7 +567,7 @@ def main(
         if "standard" not in loaded:
             _, loaded["standard"] = check_size("standard", 0, 0, trials, stop)
         cfg, reference, model, pipeline = loaded["standard"]
-        full_result = full_dashboard(reference, model, cfg, pipeline)
+        full_result = full_dashboard(reference, model, cfg, pipeline, full_events)
         write_json(full_out, full_result)
     previous = json.loads(out.read_text()) if out.is_file() else {}  # read last: another run may have written
     results: dict[str, Any] = {**previous.get("results", {}), **measured}
