@@ -751,16 +751,20 @@ def doc_tables(results: dict[str, Any]) -> dict[str, str]:
             "| size | rows | matrix GB | fit s | peak RSS GB |",
             "|---|---:|---:|---:|---:|",
         ]
-        for k, sz in t["sizes"].items():
+        for k, sz in sorted(t["sizes"].items(), key=lambda kv: int(kv[0].rstrip("x"))):
             rows.append(
                 f"| {k} | {sz['rows']:,} | {sz['matrix_gb']:.2f} | {sz['fit_s']:.1f} "
                 f"| {sz['peak_rss_gb']:.2f} |"
             )
         if "limits" in t:
             rows.append("")
+            base = t["sizes"]["1x"]["rows"] if "1x" in t["sizes"] else float("nan")
+            names = {"stage_budget_12gb": "the 12 GB stage budget"}
             lim = "; ".join(
-                f"{name}: ~{v['rows'] / 1e6:.1f} M rows (fit ~{v['fit_s'] / 60:.0f} min)"
-                for name, v in t["limits"].items()
+                f"{names.get(name, 'the machine (' + name.split('_')[1].upper() + ')')} at "
+                f"~{v['rows'] / 1e6:.1f} M rows, {v['rows'] / base:.0f}x `full`'s table "
+                f"(fit ~{v['fit_s'] / 60:.0f} min)"
+                for name, v in sorted(t["limits"].items(), key=lambda kv: kv[1]["rows"])
             )
             rows.append(
                 f"Linear in rows: {t['memory_gb_per_million_rows']} GB and "
@@ -829,7 +833,7 @@ def print_table(results: dict[str, Any]) -> None:
 
 def print_training(t: dict[str, Any]) -> None:
     print(f"\n{'size':<6}{'rows':>12}{'matrix GB':>10}{'fit s':>9}{'peak GB':>9}")
-    for k, s in t["sizes"].items():
+    for k, s in sorted(t["sizes"].items(), key=lambda kv: int(kv[0].rstrip("x"))):
         print(f"{k:<6}{s['rows']:>12,}{s['matrix_gb']:>10.2f}{s['fit_s']:>9.1f}{s['peak_rss_gb']:>9.2f}")
     if "limits" in t:
         print(f"limits (linear in rows): {t['limits']}")
