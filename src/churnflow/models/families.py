@@ -64,6 +64,12 @@ class ModelFamily:
         raise NotImplementedError
 
 
+def _threads(x: np.ndarray) -> int:
+    """LightGBM prediction threads: one for a single row (a request: OpenMP threads there only compete with
+    the other workers for the cores; same values), else LightGBM's default (0: OpenMP decides)."""
+    return 1 if len(x) == 1 else 0
+
+
 class LightGBMFamily(ModelFamily):
     name = "lightgbm"
     model_file = "model.txt"
@@ -105,10 +111,10 @@ class LightGBMFamily(ModelFamily):
         )
 
     def margin(self, native: Any, x: np.ndarray) -> np.ndarray:
-        return np.asarray(native.predict(x, raw_score=True), dtype=np.float64)
+        return np.asarray(native.predict(x, raw_score=True, num_threads=_threads(x)), dtype=np.float64)
 
     def contributions(self, native: Any, x: np.ndarray) -> np.ndarray:
-        return np.asarray(native.predict(x, pred_contrib=True), dtype=np.float64)
+        return np.asarray(native.predict(x, pred_contrib=True, num_threads=_threads(x)), dtype=np.float64)
 
     def importance(self, native: Any, n_features: int) -> np.ndarray:
         return np.asarray(native.feature_importance(importance_type="gain"), dtype=np.float64)
