@@ -188,3 +188,22 @@ def test_check_names_missing_offsets_and_columns(reference: dict) -> None:
         run_check(
             reference, current(clustered_rows(50, 503)).drop("churn_probability"), CFG, BUSINESS, seed=1
         )
+
+
+def test_label_shift_compares_realised_churn_with_the_reference_at_the_same_offsets() -> None:
+    ref_rows = with_labels(clustered_rows(600, 7), seed=7)
+    held = with_labels(clustered_rows(120, 107, prefix="h"), 7)
+    reference = build_reference(ref_rows, FEATURES, DAY0, held, score(held), CFG, BUSINESS, seed=42)
+    by_offset = reference["labels"]["by_offset"]
+    assert sum(v["rows"] for v in by_offset.values()) == ref_rows.height
+    assert sum(v["positives"] for v in by_offset.values()) == int(ref_rows["label"].sum())
+    window = clustered_rows(600, 508)
+    same, _ = run_check(reference, current(window, seed=3), CFG, BUSINESS, seed=1)
+    assert "label_shift" not in {a.kind for a in same.alerts}
+    # the same customers, scored the same, churn more: the features and the score cannot see it
+    risen = np.minimum(score(window) + 0.2, 1.0)
+    shifted, _ = run_check(reference, current(window, seed=3, p=risen), CFG, BUSINESS, seed=1)
+    kinds = {a.kind for a in shifted.alerts}
+    assert "label_shift" in kinds and "feature_drift" not in kinds
+    rates = [(w.realised_positive_rate, w.reference_positive_rate) for w in shifted.performance]
+    assert all(now > then + 0.1 for now, then in rates)

@@ -7,18 +7,29 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from churnflow.config import EvaluateConfig
-from churnflow.monitoring.alerts import Alert, apply_cooldown, status_of
-from churnflow.monitoring.domain import cross_validated_auc, group_folds
+from churnflow.config.monitor import MonitorConfig
+from churnflow.monitoring.alerts import Alert, apply_cooldown, candidate_alerts, status_of
+from churnflow.monitoring.domain import cross_validated_auc, domain_threshold, group_folds
+from churnflow.monitoring.drift import ColumnDrift
 from churnflow.monitoring.performance import (
     expected_confusion,
     expected_roc_auc,
     label_draws,
     roc_auc,
     targeting_value,
+    two_proportion_p,
     window_performance,
 )
 
 BUSINESS = EvaluateConfig()
+
+
+def _quiet_score() -> ColumnDrift:
+    """A score column that did not drift (the alerts' score argument)."""
+    return ColumnDrift(
+        "churn_probability", "score", "numeric", "ks", 0.01, 0.9, 0.9, "wasserstein", 0.0, None, False,
+        0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.1, [], [], [],
+    )  # fmt: skip
 
 
 def test_realised_auc_equals_sklearn_with_ties() -> None:
@@ -64,6 +75,40 @@ def test_window_flags_concept_drift_only_when_the_labels_stop_following_the_scor
     assert bad.realised_auc < bad.auc_band[0] and bad.p_auc < 1e-6 and bad.p_rate < 1e-6
     unlabelled = window_performance("2024-01-01", True, p, None, None, 300, 4, BUSINESS)
     assert not unlabelled.labelled and unlabelled.realised_auc is None and unlabelled.p_auc is None
+
+
+def test_two_proportion_p_equals_scipys_chi_square_without_correction() -> None:
+    from scipy.stats import chi2_contingency
+
+    for k_a, n_a, k_b, n_b in [(30, 200, 45, 210), (187, 1000, 125, 1000), (3, 40, 9, 35)]:
+        table = [[k_a, n_a - k_a], [k_b, n_b - k_b]]
+        expected = chi2_contingency(table, correction=False).pvalue
+        assert two_proportion_p(k_a, n_a, k_b, n_b) == pytest.approx(expected, rel=1e-9)
+    assert two_proportion_p(0, 10, 0, 12) is None and two_proportion_p(1, 0, 1, 10) is None
+
+
+def test_label_shift_fires_when_churn_rises_with_unchanged_scores() -> None:
+    # price-rise-like concept drift: the scores and their ranking are unchanged, every user churns more;
+    # the reference world churned at 12.5% at this offset (2,300 users)
+    rng = np.random.default_rng(8)
+    p = rng.beta(1.2, 7.0, 2300)
+    reference = (288, 2300)
+    same = (rng.random(p.size) < 0.125).astype(int)
+    risen = (rng.random(p.size) < 0.19).astype(int)
+    ok = window_performance("2024-01-01", True, p, same, None, 200, 4, BUSINESS, reference)
+    up = window_performance("2024-01-01", True, p, risen, None, 200, 4, BUSINESS, reference)
+    assert ok.reference_positive_rate == pytest.approx(288 / 2300)
+    assert ok.p_rate_reference > 0.01 and up.p_rate_reference < 1e-6
+    live = candidate_alerts([], _quiet_score(), None, 0.8, 0.8, [up], MonitorConfig(), "2024-01-01")
+    assert "label_shift" in {a.kind for a in live}
+    quiet = candidate_alerts([], _quiet_score(), None, 0.8, 0.8, [ok], MonitorConfig(), "2024-01-01")
+    assert "label_shift" not in {a.kind for a in quiet}
+    # no reference rate, or an unlabelled window: nothing to test
+    assert window_performance("2024-01-01", True, p, risen, None, 200, 4, BUSINESS).p_rate_reference is None
+    assert (
+        window_performance("2024-01-01", True, p, None, None, 200, 4, BUSINESS, reference).p_rate_reference
+        is None
+    )
 
 
 def test_targeting_value_uses_the_business_config() -> None:
@@ -116,6 +161,19 @@ def test_domain_classifier_separates_only_shifted_samples() -> None:
     # folds that split a user's rows let the classifier recognise users: no drift, yet a high AUC
     rows = np.arange(users.size)
     assert cross_validated_auc(ref, rows, same, rows, 3, seed=1) > null + 0.1
+
+
+def test_domain_threshold_is_centred_at_least_at_one_half() -> None:
+    # reference halves whose null AUCs happened to average 0.45 must not pull the threshold below the
+    # null centre 0.5 (a mini reference's 4 splits averaged 0.47 and the threshold false-alarmed 2 of 20)
+    low = {"null_mean": 0.45, "null_sd": 0.02, "null_users": [60, 60]}
+    high = {**low, "null_mean": 0.52}
+    mw_sd = np.sqrt((120 + 120 + 1) / (12.0 * 120 * 120))  # floor: Mann-Whitney null sd of 120 vs 120
+    assert domain_threshold(low, 120, 120, 3.0) == pytest.approx(0.5 + 3.0 * mw_sd)
+    assert domain_threshold(high, 120, 120, 3.0) == pytest.approx(0.52 + 3.0 * mw_sd)
+    # a noisier calibration (sd above the floor) is rescaled from 60 + 60 users to the check's 120 + 120
+    noisy = {**low, "null_sd": 0.08}
+    assert domain_threshold(noisy, 120, 120, 3.0) == pytest.approx(0.5 + 3.0 * 0.08 * np.sqrt(0.5))
 
 
 def test_platt_recalibration_fixes_a_known_miscalibration() -> None:

@@ -11,7 +11,10 @@ Kinds and severities:
 * ``performance_realised`` (critical) — where labels are known, at cutoff offsets the reference holds,
   the realised AUC lies below the band the calibrated scores predict (Benjamini–Hochberg across windows
   at ``monitor.performance_alpha``): the concept drifted;
-* ``churn_rate`` (critical) — the realised churn count is outside its predicted band (same test family).
+* ``churn_rate`` (critical) — the realised churn count is outside its predicted band (same test family);
+* ``label_shift`` (critical) — the realised churn rate of a labelled window differs from the reference
+  world's realised rate at the same cutoff offset (two-proportion test; same test family): churn moved,
+  and with no covariate alert beside it, the concept drifted.
 
 Cooldown: an alert of a kind raised at data time t (the export's last event) is marked ``suppressed``
 when the same kind was raised less than ``monitor.cooldown_days`` before t; the state (kind → time last
@@ -120,6 +123,7 @@ def candidate_alerts(
     for kind, attr, words in (
         ("performance_realised", "p_auc", "realised AUC below the band the calibrated scores predict"),
         ("churn_rate", "p_rate", "realised churn rate outside the band the calibrated scores predict"),
+        ("label_shift", "p_rate_reference", "realised churn rate differs from the reference's at the offset"),
     ):
         tested = [w for w in labelled if getattr(w, attr) is not None]
         if not tested:
@@ -133,6 +137,8 @@ def candidate_alerts(
                     f"AUC {w.realised_auc:.3f} vs {w.estimated_auc:.3f}"
                     if kind == "performance_realised"
                     else f"rate {w.realised_positive_rate:.3f} vs {w.expected_positive_rate:.3f}"
+                    if kind == "churn_rate"
+                    else f"rate {w.realised_positive_rate:.3f} vs reference {w.reference_positive_rate:.3f}"
                 )
                 for w in hits[:4]
             )

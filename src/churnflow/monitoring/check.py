@@ -108,11 +108,16 @@ def performance_windows(
     cfg: MonitorConfig,
     business: EvaluateConfig,
     seed: int,
+    reference_labels: Mapping[str, Any] | None = None,
 ) -> list[WindowPerformance]:
     """One :class:`WindowPerformance` per cutoff, on the recalibrated scores; labelled when every row's
-    label is known."""
+    label is known. ``reference_labels``: the reference's ``labels`` section (churners and rows per cutoff
+    offset) for the label-shift test of windows at those offsets."""
+    by_offset = (reference_labels or {}).get("by_offset", {})
     out = []
     for i, (cutoff, part) in enumerate(rows.sort("cutoff").group_by("cutoff", maintain_order=True)):
+        at_offset = by_offset.get(str(int(part["offset"][0])))
+        ref_labels = (int(at_offset["positives"]), int(at_offset["rows"])) if at_offset else None
         labels = part["label"]
         y = labels.cast(pl.Int64).to_numpy() if labels.null_count() == 0 else None
         in_ref = bool(part["in_reference"][0])
@@ -120,7 +125,15 @@ def performance_windows(
         p_served = part[SCORE_NAME].to_numpy()
         out.append(
             window_performance(
-                _iso(cutoff[0]), in_ref, p_served, y, cal, cfg.performance_draws, seed + i, business
+                _iso(cutoff[0]),
+                in_ref,
+                p_served,
+                y,
+                cal,
+                cfg.performance_draws,
+                seed + i,
+                business,
+                ref_labels if in_ref else None,
             )
         )
     return out
@@ -163,7 +176,7 @@ def run_check(
         reference["domain"], len(profiles), codes, users, matched["offset"].to_numpy(), cfg, seed
     )
     calibration = reference["score"].get("calibration")
-    windows = performance_windows(rows, calibration, cfg, business, seed)
+    windows = performance_windows(rows, calibration, cfg, business, seed, reference.get("labels"))
     p = recalibrate(matched[SCORE_NAME].to_numpy(), calibration)
     labelled = rows.filter(pl.col("label").is_not_null())
     estimated = expected_roc_auc(p)

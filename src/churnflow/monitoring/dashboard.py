@@ -128,8 +128,14 @@ def _performance(result: CheckResult) -> str:
         [
             ("expected churn rate", [w.expected_positive_rate for w in windows], CURRENT),
             ("realised churn rate", [w.realised_positive_rate for w in windows], REALISED),
+            (
+                "reference's realised rate at the offset",
+                [w.reference_positive_rate for w in windows],
+                REFERENCE,
+            ),
         ],
-        "Churn rate per cutoff: expected from the calibrated scores (band: 95%) and realised",
+        "Churn rate per cutoff: expected from the calibrated scores (band: 95%), realised, and the "
+        "reference world's realised rate at the same cutoff offset (the label-shift test)",
         band=([w.positive_rate_band[0] for w in windows], [w.positive_rate_band[1] for w in windows]),
     )
     s = result.summary

@@ -7,8 +7,11 @@ drift. Its ROC-AUC (within each fold, averaged) is 0.5 when the two samples cann
 
 The threshold is calibrated on the reference itself: ``monitor.domain_splits`` times, the reference
 sample's users are split in two random halves and the same cross-validated AUC is measured between them;
-threshold = mean + ``monitor.domain_z`` × sd of those AUCs (sd floored at the Mann–Whitney null sd for the
-numbers of users, and rescaled when a check compares a different number of rows). A check compares the
+threshold = centre + ``monitor.domain_z`` × sd of those AUCs, where the centre is their mean floored at 0.5
+(the null AUC of two exchangeable samples is 0.5; a lower mean of the halves — the within-fold estimator runs
+below 0.5 on small folds, and a handful of splits is noisy — would put the threshold too low) and the sd
+is floored at the Mann–Whitney null sd for the numbers of users, and rescaled when a check compares a
+different number of rows. A check compares the
 reference sample with as many current rows (at most), drawn per cutoff offset in the sample's proportions;
 the null sd is rescaled from the halves' numbers of users to the check's (an AUC's null sd goes as
 sqrt(1/n + 1/m)).
@@ -147,17 +150,18 @@ def calibrate_domain(codes: np.ndarray, groups: np.ndarray, cfg: MonitorConfig, 
         "null_mean": mean,
         "null_sd": sd,
         "null_users": [int(u_a), int(u_b)],
-        "threshold": mean + cfg.domain_z * sd,  # for halves of the sample; a check rescales it
+        "threshold": max(mean, 0.5) + cfg.domain_z * sd,  # for halves of the sample; a check rescales it
     }
 
 
 def domain_threshold(domain: dict[str, Any], ref_users: int, cur_users: int, z: float) -> float:
-    """The null mean + z × the null sd rescaled from the calibration halves' numbers of users to a check's
-    (an AUC's null sd goes as sqrt(1/n + 1/m)), floored at the Mann–Whitney sd for the check's users."""
+    """The null mean (floored at 0.5) + z × the null sd rescaled from the calibration halves' numbers of
+    users to a check's (an AUC's null sd goes as sqrt(1/n + 1/m)), floored at the Mann–Whitney sd for the
+    check's users."""
     u_a, u_b = domain["null_users"]
     scale = np.sqrt((1 / max(ref_users, 1) + 1 / max(cur_users, 1)) / (1 / u_a + 1 / u_b))
     sd = max(float(domain["null_sd"]) * float(scale), _null_sd(ref_users, cur_users))
-    return float(domain["null_mean"]) + z * sd
+    return max(float(domain["null_mean"]), 0.5) + z * sd
 
 
 def domain_check(

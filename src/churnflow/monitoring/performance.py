@@ -19,6 +19,12 @@ When labels arrive, the realised AUC and churn count are tested against that ban
 draws' mean and sd; one-sided for the AUC: concept drift lowers it; two-sided for the churn count): a
 realised value outside it means the assumption broke — the concept drifted — which covariate tests
 cannot see.
+
+That band rests on the score reference (a few hundred held-out rows), so it is wide. A second, sharper
+test needs no model: the **label shift** test compares a labelled window's realised churn rate with the
+reference world's realised rate at the same cutoff offset (all development rows there, one per user) —
+a two-sided two-proportion test (:func:`two_proportion_p`, the Pearson chi-square of the 2×2 table). It
+says the churn rate moved, not why: with no covariate alert beside it, the concept drifted.
 """
 
 from __future__ import annotations
@@ -186,6 +192,8 @@ class WindowPerformance:
     realised_positive_rate: float | None
     p_auc: float | None  # P(AUC this low | assumption), normal approximation of the draws
     p_rate: float | None  # two-sided, Poisson-binomial normal approximation
+    reference_positive_rate: float | None  # the reference's realised churn rate at this cutoff offset
+    p_rate_reference: float | None  # two-sided two-proportion test: realised rate vs the reference's
     expected_net_value: float  # business: targeting the top share, per the evaluate config
     realised_net_value: float | None
 
@@ -220,6 +228,20 @@ def _normal_p(observed: float, values: np.ndarray, two_sided: bool) -> float | N
     return float(2 * sps.norm.sf(abs(z))) if two_sided else float(sps.norm.cdf(z))
 
 
+def two_proportion_p(positives_a: int, n_a: int, positives_b: int, n_b: int) -> float | None:
+    """Two-sided p-value that two independent samples share one positive rate (pooled two-proportion z
+    test, equal to Pearson's chi-square on the 2×2 table without continuity correction); ``None`` when a
+    sample is empty or the pooled rate is 0 or 1."""
+    if n_a <= 0 or n_b <= 0:
+        return None
+    pooled = (positives_a + positives_b) / (n_a + n_b)
+    if pooled <= 0.0 or pooled >= 1.0:
+        return None
+    se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b))
+    z = (positives_a / n_a - positives_b / n_b) / se
+    return float(2 * sps.norm.sf(abs(z)))
+
+
 def window_performance(
     cutoff: str,
     in_reference: bool,
@@ -229,11 +251,14 @@ def window_performance(
     draws: int,
     seed: int,
     business: EvaluateConfig,
+    reference_labels: tuple[int, int] | None = None,
 ) -> WindowPerformance:
     """Estimate, predictive band and (when ``y`` is given) realised values with their tail p-values.
 
     ``p_served``: the model's probabilities; ``calibration``: the monitor's recalibration (its parameter
     uncertainty widens the bands). The estimate uses the recalibration's point estimate.
+    ``reference_labels``: (churners, rows) of the reference at this window's cutoff offset, for the
+    label-shift test (rows of one cutoff: one per user, independent).
     """
     p_served = np.asarray(p_served, dtype=np.float64)
     p = recalibrate(p_served, calibration)
@@ -243,7 +268,10 @@ def window_performance(
     band = [float(v) for v in np.percentile(finite, [2.5, 97.5])] if finite.size else [float("nan")] * 2
     rate_band = [float(v) / p.size for v in np.percentile(positives, [2.5, 97.5])]
     expected_value, realised_value = targeting_value(p, y, business)
-    realised_auc = realised_rate = p_auc = p_rate = None
+    realised_auc = realised_rate = p_auc = p_rate = p_rate_reference = None
+    reference_rate = (
+        reference_labels[0] / reference_labels[1] if reference_labels and reference_labels[1] else None
+    )
     if y is not None:
         y = np.asarray(y).astype(np.int64)
         auc = roc_auc(y, p)
@@ -251,6 +279,8 @@ def window_performance(
         realised_rate = float(y.mean())
         p_auc = _normal_p(auc, finite, two_sided=False) if realised_auc is not None else None
         p_rate = _normal_p(float(y.sum()), positives, two_sided=True)
+        if reference_labels is not None:
+            p_rate_reference = two_proportion_p(int(y.sum()), int(y.size), *reference_labels)
     return WindowPerformance(
         cutoff=cutoff,
         offset_in_reference=bool(in_reference),
@@ -264,6 +294,8 @@ def window_performance(
         realised_positive_rate=realised_rate,
         p_auc=p_auc,
         p_rate=p_rate,
+        reference_positive_rate=reference_rate,
+        p_rate_reference=p_rate_reference,
         expected_net_value=expected_value,
         realised_net_value=realised_value,
     )

@@ -13,6 +13,8 @@ Layout (``REFERENCE_VERSION``; JSON, written with sorted keys):
   bins, null laws fitted on ``monitor.calibration_splits`` reference-vs-reference user splits);
 * ``score``: the profile of the model's probability on *out-of-sample* rows at the same offsets (users
   held out of training), with its label-free estimate and realised AUC there;
+* ``labels``: realised churners and rows per cutoff offset of the reference rows (``None`` without
+  labels), for the label-shift test;
 * ``domain``: a sample of reference rows as codes, their users and offsets, and the calibrated threshold
   of the domain classifier;
 * ``online``: bins, shares and per-feature thresholds for the serving path's rolling score;
@@ -124,6 +126,25 @@ def _score_section(
         "estimated_auc": expected_roc_auc(scores),
         "realised_auc": roc_auc(labels, scores) if known else None,
         "positive_rate": float(np.mean(labels)) if known else None,
+    }
+
+
+def _label_section(frame: pl.DataFrame, offsets: np.ndarray) -> dict[str, Any] | None:
+    """Realised churners and rows of the reference rows per cutoff offset (the label-shift test's
+    reference); ``None`` when the rows carry no labels. At one offset a user has one row."""
+    if "label" not in frame.columns:
+        return None
+    known = frame.select(pl.col("label").cast(pl.Float64)).with_columns(pl.Series("offset", offsets))
+    known = known.filter(pl.col("label").is_not_null() & pl.col("label").is_not_nan())
+    if known.height == 0:
+        return None
+    per_offset = known.group_by("offset").agg(pl.len().alias("rows"), pl.col("label").sum().alias("pos"))
+    return {
+        "source": "the reference rows' realised labels (development rows: known at the first test cutoff)",
+        "by_offset": {
+            str(int(o)): {"rows": int(n), "positives": int(k)}
+            for o, n, k in per_offset.sort("offset").iter_rows()
+        },
     }
 
 
@@ -242,6 +263,7 @@ def build_reference(
         "n_users": int(users.max() + 1),
         "columns": {p.name: p.to_dict() for p in profiles},
         "score": _score_section(scores, score_rows, day0, cfg, business, seed, score_source),
+        "labels": _label_section(frame, offsets),
         "domain": _domain_section(codes, users, offsets, cfg, seed),
         "online": online_section(profiles, online, cfg, seed + 4, online_source),
         "settings": asdict(cfg),
