@@ -234,6 +234,13 @@ def world_rows(preset: str, scenario: str, seed: int, pipeline: Path) -> tuple[p
     return pl.read_parquet(path), 0.0
 
 
+def _reference_rate(windows: list[Any]) -> float | None:
+    """The reference's realised churn rate over the labelled windows it was compared with (row-weighted)."""
+    tested = [w for w in windows if w.labelled and w.reference_positive_rate is not None]
+    rows = sum(w.n_rows for w in tested)
+    return sum(w.reference_positive_rate * w.n_rows for w in tested) / rows if rows else None
+
+
 def check_world(rows: pl.DataFrame, reference: dict[str, Any], model: Any, cfg: Config) -> dict[str, Any]:
     """One check; the record the summary is made of."""
     from churnflow.monitoring.check import run_check
@@ -274,6 +281,7 @@ def check_world(rows: pl.DataFrame, reference: dict[str, Any], model: Any, cfg: 
         "window_band_coverage": float(np.mean(covered)) if covered else None,
         "expected_rate": float(p.mean()),
         "realised_rate": float(y.mean()),
+        "reference_rate": _reference_rate(result.performance),
         "check_seconds": seconds,
     }
 
