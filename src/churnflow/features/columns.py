@@ -1,14 +1,14 @@
 """Level 0 of the feature definition: the event columns every measure reads, written once.
 
-* :func:`event_columns` — raw input → typed per-event columns (epoch ms, listening microseconds, artist
-  and (artist, song) hashes, the categorical strings): Polars expressions both executions run (offline
-  over all events, online over one user's events).
-* :data:`TS_COLUMNS` — values derived from an event's ts (UTC day, minutes, night, weekend), written in
-  :mod:`churnflow.features.expr` so they compile to Polars (offline) and numpy (online).
-* :func:`key_columns` and :func:`context_columns` — integer codes of the categorical strings (page code,
-  paid, female; user-agent and census-region bit masks). Offline computes them once per roll-up row
-  (events sharing all :data:`ROLLUP_KEYS` in a segment), online once per event; both from the same
-  expressions.
+* :func:`input_columns` — raw input → typed input columns (epoch ms, int64, float64, strings).
+* :data:`EVENT_COLUMNS` — per-event columns (epoch ms, listening microseconds, artist and (artist, song)
+  hashes) and :data:`KEY_COLUMNS` — integer codes of the categorical strings (page code, paid, female;
+  user-agent and census-region bit masks), written in :mod:`churnflow.features.expr` over the typed
+  inputs, so they compile to Polars (offline, over all events; the key columns once per roll-up row:
+  events sharing all :data:`ROLLUP_KEYS` in a segment) and to numpy (online, over one user's events;
+  a function of a string runs once per distinct string).
+* :data:`TS_COLUMNS` — values derived from an event's ts (UTC day, minutes, night, weekend), in the same
+  language.
 
 Invariant: every column is an integer (or boolean) function of one event; the measures
 (:mod:`churnflow.features.measures`) aggregate them exactly.
@@ -17,13 +17,13 @@ Invariant: every column is an integer (or boolean) function of one event; the me
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Final
 
 import polars as pl
 
 from churnflow.data.schema import PAGES
-from churnflow.features.expr import Col, Cond, IntExpr
+from churnflow.features.expr import Col, Cond, IntExpr, Real, Text
 
 DAY_MS: Final[int] = 86_400_000
 HOUR_MS: Final[int] = 3_600_000
@@ -171,22 +171,6 @@ def location_code(location: str | None) -> int:
     return 1 << REGION_BITS[STATE_REGION.get(state, "other")]
 
 
-def _code_expr(values: pl.Series, fn: Callable[[str], int]) -> pl.Expr:
-    """``fn`` of each string of column ``values.name`` as an int64 expression (nulls stay null).
-
-    ``fn`` runs once per distinct string of ``values``; a column of one non-null string is a literal.
-    """
-    if values.null_count() == 0 and values.n_unique() == 1:  # one user's request: usually one value
-        return pl.lit(fn(str(values[0])), pl.Int64)
-    distinct = [v for v in values.cast(pl.String).unique().sort().to_list() if v is not None]
-    codes = [fn(v) for v in distinct]
-    return (
-        pl.col(values.name)
-        .cast(pl.String)
-        .replace_strict(distinct, codes, default=None, return_dtype=pl.Int64)
-    )
-
-
 # ---------------------------------------------------------------------------------------------------
 # The columns
 # ---------------------------------------------------------------------------------------------------
@@ -210,7 +194,7 @@ def as_string(name: str, dtype: pl.DataType) -> pl.Expr:
     raise FeatureInputError(f"events.{name}: expected a string or categorical column, got {dtype}")
 
 
-def check_event_columns(schema: pl.Schema) -> None:
+def check_event_columns(schema: Collection[str]) -> None:
     """Raise :class:`FeatureInputError` naming the :data:`REQUIRED_EVENT_COLUMNS` that are missing."""
     missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in schema]
     if missing:
@@ -225,37 +209,91 @@ def check_ts(nulls: int, lo: int | None, hi: int | None) -> None:
         raise FeatureInputError(f"events.ts: epoch ms outside [0, 2**{TS_BITS}) (min {lo}, max {hi})")
 
 
-def event_columns(schema: pl.Schema) -> dict[str, pl.Expr]:
-    """Raw input → typed per-event columns (name → expression over the raw columns).
+#: Typed input columns (:func:`input_column`) holding strings, the one holding floats, and those read
+#: as epoch ms; the others (session_id, status) are int64.
+EPOCH_INPUTS: Final[tuple[str, ...]] = ("ts", "registration")
+TEXT_INPUTS: Final[tuple[str, ...]] = ("page", "level", "gender", "user_agent", "location", "artist", "song")
+REAL_INPUTS: Final[frozenset[str]] = frozenset({"length"})
 
-    ``ts_ms``, ``session_id``, ``registration_ms`` (int64); ``length_us`` (song length in integer
-    microseconds; 0 for other pages, null for a song without a length); ``page`` (categorical kept, else
-    string), ``level``, ``status`` (int64); ``gender``, ``user_agent``, ``location`` as categoricals;
-    ``artist_h`` and ``song_h``: 64-bit hashes of the artist and of (artist, song), as int64, null unless
-    the event is a song with an artist, so the distinct counts group on integers. Raises
-    :class:`FeatureInputError` for a column of the wrong type.
+
+def as_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A string-like column as itself when categorical or enum (cheap to compare), else as String."""
+    expr = as_string(name, dtype)  # validates the dtype
+    return pl.col(name) if isinstance(dtype, pl.Categorical | pl.Enum) else expr
+
+
+def input_column(name: str, dtype: pl.DataType) -> pl.Expr:
+    """Raw event column ``name`` of ``dtype`` → the typed column the level-0 expressions read.
+
+    ``ts`` and ``registration`` as int64 epoch ms, ``session_id`` and ``status`` int64, ``length``
+    float64, the :data:`TEXT_INPUTS` as strings (categoricals kept). Raises :class:`FeatureInputError`
+    for a column of the wrong type.
     """
-    page = schema["page"]
-    artist = as_string("artist", schema["artist"])
-    song = as_string("song", schema["song"])
-    is_song = pl.col("page") == SONG_PAGE
-    played = is_song & artist.is_not_null()
+    if name in TEXT_INPUTS:
+        return as_text(name, dtype)
+    if name in REAL_INPUTS:
+        return pl.col(name).cast(pl.Float64)
+    if name in EPOCH_INPUTS:
+        return epoch_ms(name, dtype)
+    return pl.col(name).cast(pl.Int64)
+
+
+def input_columns(schema: pl.Schema) -> dict[str, pl.Expr]:
+    """:func:`input_column` of every input the level-0 expressions read."""
     return {
-        "ts_ms": epoch_ms("ts", schema["ts"]),
-        "session_id": pl.col("session_id").cast(pl.Int64),
-        "page": pl.col("page") if isinstance(page, pl.Categorical | pl.Enum) else as_string("page", page),
-        "level": pl.col("level"),
-        "status": pl.col("status").cast(pl.Int64),
-        "length_us": pl.when(is_song)
-        .then((pl.col("length").cast(pl.Float64) * 1e6).round(0))
-        .otherwise(0.0)
-        .cast(pl.Int64),
-        "artist_h": pl.when(played).then(artist.hash(HASH_SEED).reinterpret(signed=True)),
-        "song_h": pl.when(played & song.is_not_null()).then(
-            (artist.hash(HASH_SEED) ^ song.hash(HASH_SEED + 1)).reinterpret(signed=True)
-        ),
-        **{c: as_string(c, schema[c]).cast(pl.Categorical) for c in ("gender", "user_agent", "location")},
-        "registration_ms": epoch_ms("registration", schema["registration"]),
+        c: input_column(c, schema[c])
+        for c in (*EPOCH_INPUTS, "session_id", "status", *REAL_INPUTS, *TEXT_INPUTS)
+    }
+
+
+def _page_code(page: str) -> int:
+    return PAGE_CODE.get(page, -1)
+
+
+_PAGE, _ARTIST, _SONG = Text("page"), Text("artist"), Text("song")
+_IS_SONG = _PAGE.equals(SONG_PAGE)
+_PLAYED = _IS_SONG & _ARTIST.is_not_null()
+
+#: Per-event columns over the typed inputs: ``ts_ms``, ``session_id``, ``registration_ms``, ``status``;
+#: ``length_us`` (song length in integer microseconds; 0 for other pages, null for a song without a
+#: length); ``artist_h`` and ``song_h``: 64-bit hashes of the artist and of (artist, song), null unless
+#: the event is a song with an artist, so the distinct counts group on integers.
+EVENT_COLUMNS: Final[dict[str, IntExpr]] = {
+    "ts_ms": Col("ts"),
+    "session_id": Col("session_id"),
+    "registration_ms": Col("registration"),
+    "status": Col("status"),
+    "length_us": Real("length", 1e6).where(_IS_SONG, otherwise=0),
+    "artist_h": _ARTIST.hash(HASH_SEED).where(_PLAYED),
+    "song_h": (_ARTIST.hash(HASH_SEED) ^ _SONG.hash(HASH_SEED + 1)).where(_PLAYED & _SONG.is_not_null()),
+}
+
+#: Integer codes of an event's strings, reading only :data:`ROLLUP_KEYS` (offline: once per roll-up
+#: row): ``page_code`` (:data:`PAGE_CODE`, -1 when null or unknown), ``paid`` (level == "paid"),
+#: ``female`` (gender == "F"), ``ua_code`` / ``loc_code`` (:func:`user_agent_code` /
+#: :func:`location_code` bit masks); null where the string is null, but ``page_code``.
+KEY_COLUMNS: Final[dict[str, IntExpr]] = {
+    "page_code": _PAGE.code(_page_code, null=-1),
+    "paid": Text("level").code(lambda level: int(level == "paid")),
+    "female": Text("gender").code(lambda gender: int(gender == "F")),
+    "ua_code": Text("user_agent").code(user_agent_code),
+    "loc_code": Text("location").code(location_code),
+}
+
+
+def event_columns(schema: pl.Schema) -> dict[str, pl.Expr]:
+    """Raw input → the prepared per-event columns of the offline execution (name → expression).
+
+    :data:`EVENT_COLUMNS` (int64) and the string :data:`ROLLUP_KEYS` (``page`` and ``level`` as typed,
+    ``gender``, ``user_agent``, ``location`` as categoricals). Raises :class:`FeatureInputError` for a
+    column of the wrong type.
+    """
+    typed = input_columns(schema)
+    return {
+        **{c: e.polars(typed.__getitem__).alias(c) for c, e in EVENT_COLUMNS.items()},
+        "page": typed["page"],
+        "level": typed["level"],
+        **{c: typed[c].cast(pl.Categorical) for c in ("gender", "user_agent", "location")},
     }
 
 
@@ -271,26 +309,5 @@ TS_COLUMNS: Final[dict[str, IntExpr | Cond]] = {
 
 
 def key_columns(col: Callable[[str], pl.Expr]) -> dict[str, pl.Expr]:
-    """Integer codes of an event's page, level and gender (int64; null where the string is null).
-
-    ``page_code`` (:data:`PAGE_CODE`, -1 when null or unknown), ``paid`` (level == "paid"), ``female``
-    (gender == "F"). ``col(name)`` reads the column ``name`` (or an expression standing for it).
-    """
-    return {
-        "page_code": col("page")
-        .replace_strict(list(PAGE_CODE), list(PAGE_CODE.values()), default=-1, return_dtype=pl.Int64)
-        .fill_null(-1),
-        "paid": (col("level") == "paid").cast(pl.Int64),
-        "female": (col("gender") == "F").cast(pl.Int64),
-    }
-
-
-def context_columns(frame: pl.DataFrame) -> dict[str, pl.Expr]:
-    """``ua_code`` / ``loc_code``: the :func:`user_agent_code` / :func:`location_code` bit masks of the
-    ``user_agent`` / ``location`` columns of ``frame`` (computed once per distinct string; int64, null
-    where the string is null).
-    """
-    return {
-        "ua_code": _code_expr(frame.get_column("user_agent"), user_agent_code),
-        "loc_code": _code_expr(frame.get_column("location"), location_code),
-    }
+    """:data:`KEY_COLUMNS` as Polars expressions; ``col(name)`` reads the string column ``name``."""
+    return {c: e.polars(col).alias(c) for c, e in KEY_COLUMNS.items()}

@@ -36,7 +36,6 @@ from churnflow.features.columns import (
     as_string,
     check_event_columns,
     check_ts,
-    context_columns,
     epoch_ms,
     event_columns,
     key_columns,
@@ -214,11 +213,7 @@ def segment_partials(base: pl.DataFrame, bnd: pl.DataFrame) -> pl.DataFrame:
         .agg(session_ms=pl.col("contrib").sum().cast(pl.Int64))
     )
     rollup, *parts = [plan.collect() for plan in plans]
-    rows = (
-        rollup.lazy()
-        .with_columns(**key_columns(pl.col), **context_columns(rollup))
-        .select("seg", **measure_rows)
-    )
+    rows = rollup.lazy().with_columns(**key_columns(pl.col)).select("seg", **measure_rows)
     aggregated = rows.group_by("seg").agg(getattr(pl.col(m.name), m.agg)() for m in MEASURES).collect()
     out = bnd
     for part in [aggregated, *parts]:

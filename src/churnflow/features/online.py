@@ -1,7 +1,7 @@
 """Online execution: one user's events (e.g. from an API request) and one cutoff → a feature dict.
 
-The request path runs no query planner: one Polars ``select`` computes the event columns of
-:mod:`churnflow.features.columns` (the same expressions the offline path runs), then every measure of
+The request path runs no query planner: the level-0 columns of :mod:`churnflow.features.columns`
+(the same declarations the offline path compiles to Polars) are compiled to numpy, then every measure of
 :mod:`churnflow.features.measures` is compiled to numpy over the ts-sorted events with ts < T, running
 sums read at the window boundaries give the windows, and the formulas of
 :mod:`churnflow.features.formulas` are evaluated on that one row.
@@ -22,17 +22,18 @@ import polars as pl
 from churnflow.config.features import FeaturesConfig
 from churnflow.features.columns import (
     DAY_MS,
-    REQUIRED_EVENT_COLUMNS,
+    EVENT_COLUMNS,
+    KEY_COLUMNS,
+    REAL_INPUTS,
+    TEXT_INPUTS,
     TS_COLUMNS,
     TS_LIMIT,
     FeatureInputError,
     check_event_columns,
     check_ts,
-    context_columns,
-    event_columns,
-    key_columns,
+    input_column,
 )
-from churnflow.features.expr import Array, IntExpr
+from churnflow.features.expr import Array, IntExpr, Strings
 from churnflow.features.formulas import Value, evaluate_features
 from churnflow.features.measures import (
     MEASURES,
@@ -43,42 +44,71 @@ from churnflow.features.measures import (
 )
 from churnflow.features.registry import feature_names
 
-#: Event columns the measures, the distinct-count streams and the session measures read, but ``n``
-#: (1 per event) and the ts-derived columns (compiled to numpy): one Polars select computes these.
+#: Level-0 columns the measures, the distinct-count streams and the session measures read, but ``n``
+#: (1 per event) and the ts-derived columns, which are computed after the cutoff filter.
 _SELECTED: Final[tuple[str, ...]] = tuple(
     sorted(
         set().union(*(m.columns for m in MEASURES), (s.key for s in PSEUDO_STREAMS), ("ts_ms", "session_id"))
         - {"n", *TS_COLUMNS}
     )
 )
-#: Columns only ever compared for equality (distinct counts, sessions): selected as dense codes, which
-#: are exact in float64 whatever the 64-bit values.
-_CODED: Final[frozenset[str]] = frozenset({*(s.key for s in PSEUDO_STREAMS), "session_id"})
+_LEVEL0: Final[dict[str, IntExpr]] = {c: (EVENT_COLUMNS | KEY_COLUMNS)[c] for c in _SELECTED}
+#: Integer dtypes numpy widens to int64 exactly (as the Polars cast does).
+_EXACT_INTS: Final[tuple[pl.DataType, ...]] = (
+    pl.Int8,
+    pl.Int16,
+    pl.Int32,
+    pl.Int64,
+    pl.UInt8,
+    pl.UInt16,
+    pl.UInt32,
+)
 
 
-@lru_cache(maxsize=16)
-def _static_exprs(dtypes: tuple[pl.DataType, ...]) -> dict[str, pl.Expr]:
-    """The selected columns but the context codes, over raw columns of these dtypes (int64)."""
-    cols = event_columns(pl.Schema(zip(REQUIRED_EVENT_COLUMNS, dtypes, strict=True)))
-    cols |= key_columns(cols.__getitem__)
-    return {c: (cols[c].rank("dense") if c in _CODED else cols[c]).cast(pl.Int64).alias(c) for c in cols}
+def _typed(raw: pl.Series) -> Array | Strings:
+    """One raw column as the typed input the level-0 expressions read (see :func:`input_column`).
+
+    The column's typing expression runs (on this one column) unless its dtype is already one numpy reads
+    exactly as typed: strings (String, Categorical, Enum), integers, floats, millisecond datetimes.
+    """
+    name, dtype = raw.name, raw.dtype
+    if name in TEXT_INPUTS:
+        text = dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
+        return Strings(
+            raw if text else raw.to_frame().select(input_column(name, dtype).cast(pl.String)).to_series()
+        )
+    real = name in REAL_INPUTS
+    if real:
+        exact = dtype in (pl.Float32, pl.Float64)
+    else:
+        exact = dtype.time_unit == "ms" if isinstance(dtype, pl.Datetime) else dtype in _EXACT_INTS
+    if not exact:
+        raw = raw.to_frame().select(input_column(name, dtype)).to_series()
+    ok = None if raw.null_count() == 0 else raw.to_arrow().is_valid().to_numpy(False)
+    if ok is not None and raw.dtype.is_integer():
+        values = raw.to_arrow().fill_null(0).to_numpy()
+    else:
+        values = raw.to_numpy()
+    if values.dtype.kind == "M":
+        values = values.view(np.int64)
+    values = values.astype(np.float64 if real else np.int64, copy=False)
+    return (values, ok) if ok is None else (np.where(ok, values, 0).astype(values.dtype), ok)
 
 
 def _event_arrays(events: pl.DataFrame) -> dict[str, Array]:
-    """Every event column the measures read, as int64 numpy arrays with their "not null" masks.
+    """Every level-0 column the measures read, as int64 numpy arrays with their "not null" masks.
 
-    One Polars select (all values below 2**53, so one float64 matrix carries them and their nulls
-    exactly), then the ts-derived :data:`TS_COLUMNS` compiled to numpy.
+    The :data:`EVENT_COLUMNS` and :data:`KEY_COLUMNS` expressions compiled to numpy over the typed
+    input columns (no query engine; a string column is dictionary-encoded once, when first read).
     """
-    schema = events.collect_schema()
-    exprs = _static_exprs(tuple(schema[c] for c in REQUIRED_EVENT_COLUMNS))
-    exprs = exprs | {c: e.cast(pl.Int64).alias(c) for c, e in context_columns(events).items()}
-    matrix = events.select(exprs[c] for c in _SELECTED).to_numpy().T
-    ok = ~np.isnan(matrix)
-    values = np.where(ok, matrix, 0).astype(np.int64)
-    arrays: dict[str, Array] = {
-        c: (values[i], None if ok[i].all() else ok[i]) for i, c in enumerate(_SELECTED)
-    }
+    inputs: dict[str, Array | Strings] = {}
+
+    def col(name: str) -> Array | Strings:
+        if name not in inputs:
+            inputs[name] = _typed(events.get_column(name))
+        return inputs[name]
+
+    arrays = {c: e.numpy(col) for c, e in _LEVEL0.items()}
     ts = arrays["ts_ms"][0]
     check_ts(0, int(ts.min()) if ts.size else None, int(ts.max()) if ts.size else None)
     return arrays
@@ -96,6 +126,10 @@ def _ts_columns(arrays: dict[str, Array]) -> dict[str, Array]:
 def _first_occurrence(values: np.ndarray, ok: np.ndarray | None, null_is_value: bool) -> np.ndarray:
     """int64 0/1: 1 at the first row of each distinct value (and at the first null if ``null_is_value``)."""
     out = np.zeros(values.size, dtype=np.int64)
+    if ok is None and values.size and (values[1:] >= values[:-1]).all():  # sorted: where the value changes
+        out[0] = 1
+        out[1:] = values[1:] != values[:-1]
+        return out
     rows = np.arange(values.size) if ok is None else np.flatnonzero(ok)
     out[rows[np.unique(values[rows], return_index=True)[1]]] = 1
     if null_is_value and rows.size < values.size:
@@ -107,21 +141,34 @@ def _session_pieces(ts: np.ndarray, session: Array) -> dict[str, np.ndarray]:
     """Per-event session measures of ts-sorted events: ts increments within a session and start gaps."""
     values, ok = session
     n = ts.size
-    codes = np.zeros(n, dtype=np.int64)  # dense session codes, 0: null session
-    valid = np.ones(n, dtype=bool) if ok is None else ok
-    codes[valid] = np.unique(values[valid], return_inverse=True)[1] + 1
+    by_session: np.ndarray | None = None  # rows by session, ts order kept within one (None: as they are)
+    if ok is None and (values[1:] >= values[:-1]).all():
+        codes = values
+    else:
+        codes = np.zeros(n, dtype=np.int64)  # dense session codes, 0: null session
+        valid = np.ones(n, dtype=bool) if ok is None else ok
+        codes[valid] = np.unique(values[valid], return_inverse=True)[1] + 1
+        by_session = np.argsort(codes, kind="stable")
     start_rows = np.flatnonzero(_first_occurrence(codes, None, False))
     gap_ms = np.zeros(n, dtype=np.int64)
     gaps = np.zeros(n, dtype=np.int64)
     gap_ms[start_rows[1:]] = np.diff(ts[start_rows])
     gaps[start_rows[1:]] = 1
-    by_session = np.argsort(codes, kind="stable")  # ts order kept within a session
-    ts_s, ses_s = ts[by_session], codes[by_session]
+    ts_s, ses_s = (ts, codes) if by_session is None else (ts[by_session], codes[by_session])
     step = np.zeros(n, dtype=np.int64)
     step[1:] = np.where(ses_s[1:] == ses_s[:-1], ts_s[1:] - ts_s[:-1], 0)
-    session_ms = np.empty(n, dtype=np.int64)
-    session_ms[by_session] = step
+    if by_session is None:
+        session_ms = step
+    else:
+        session_ms = np.empty(n, dtype=np.int64)
+        session_ms[by_session] = step
     return {"session_ms": session_ms, "session_gap_ms": gap_ms, "session_gaps": gaps}
+
+
+@lru_cache(maxsize=1)
+def _sum_names() -> tuple[str, ...]:
+    """:func:`sum_measure_names`, computed once."""
+    return tuple(sum_measure_names())
 
 
 @lru_cache(maxsize=8)
@@ -149,7 +196,7 @@ def compute_feature_row(events: pl.DataFrame, cutoff_ms: int, cfg: FeaturesConfi
         raise FeatureInputError(f"cutoff: epoch ms {cutoff_ms} out of range")
     offsets = tuple(window_offsets(cfg))
     names, pairs = _window_keys(tuple(cfg.windows_days), offsets)
-    check_event_columns(events.collect_schema())
+    check_event_columns(events.columns)
     check_ts(events.get_column("ts").null_count(), None, None)
     arrays = _event_arrays(events)
     ts = arrays["ts_ms"][0]
@@ -167,17 +214,20 @@ def compute_feature_row(events: pl.DataFrame, cutoff_ms: int, cfg: FeaturesConfi
     arrays["n"] = (np.ones(n, dtype=np.int64), None)
     col = arrays.__getitem__
 
-    per_event: dict[str, np.ndarray] = {}
+    sums = _sum_names()
+    per_event = np.zeros((len(sums), n), dtype=np.int64)  # row: one additive measure per event
+    row = dict(zip(sums, per_event, strict=True))
     for m in measures("sum"):
         v, counts = m.numpy(col)
-        per_event[m.name] = v if counts is None else np.where(counts, v, 0)
+        np.copyto(row[m.name], v, where=True if counts is None else counts)
     for s in PSEUDO_STREAMS:
-        per_event[s.measure] = _first_occurrence(*arrays[s.key], null_is_value=not s.hashed)
-    per_event |= _session_pieces(ts, arrays["session_id"])
-    running = np.zeros((len(per_event), n + 1), dtype=np.int64)
-    np.cumsum(np.stack([per_event[m] for m in sum_measure_names()]), axis=1, out=running[:, 1:])
+        row[s.measure][:] = _first_occurrence(*arrays[s.key], null_is_value=not s.hashed)
+    for name, v in _session_pieces(ts, arrays["session_id"]).items():
+        row[name][:] = v
     edges = np.array([cutoff_ms - o * DAY_MS for o in reversed(offsets)], dtype=np.int64)
-    cum = running[:, np.searchsorted(ts, edges, side="left")]  # column i: events with ts < edges[i]
+    at = np.searchsorted(ts, edges, side="left")  # ascending: events with ts < edges[i] are rows < at[i]
+    segments = [per_event[:, a:b].sum(axis=1) for a, b in zip((0, *at[:-1]), at, strict=True)]
+    cum = np.cumsum(np.stack(segments, axis=1), axis=1)  # column i: sums over events with ts < edges[i]
     blocks = cum[:, pairs[:, 0]] - np.where(pairs[:, 1] >= 0, cum[:, pairs[:, 1]], 0)
     env: dict[str, Value] = dict(zip(names, blocks.T.ravel().tolist(), strict=True))
     env["T"] = cutoff_ms
