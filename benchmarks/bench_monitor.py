@@ -429,6 +429,21 @@ def markdown_summary(payload: dict[str, Any]) -> str:
             kinds = ", ".join(f"{k} {_pct(v)}" for k, v in s["alert_rate_by_kind"].items()) or "none"
             lines.append(f"- {size} / {scenario}: {kinds}")
     lines.append("")
+    lines.append(
+        "Churn rate of the labelled windows at the reference's offsets, realised vs the reference world's "
+        "there (mean over windows; the label-shift test compares them per window):"
+    )
+    lines.append("")
+    for size, block in payload["results"].items():
+        for scenario, records in _ordered(block["records"]):
+            pairs = [(r["realised_rate"], r["reference_rate"]) for r in records if r.get("reference_rate")]
+            text = (
+                f"{np.mean([a for a, _ in pairs]):.3f} vs {np.mean([b for _, b in pairs]):.3f}"
+                if pairs
+                else "no reference rate"
+            )
+            lines.append(f"- {size} / {scenario}: {text}")
+    lines.append("")
     lines.append("Features that fire most often (windows out of the scenario's):")
     lines.append("")
     for size, block in payload["results"].items():
