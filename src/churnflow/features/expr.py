@@ -217,8 +217,8 @@ class _When(IntExpr):
         return value if self.otherwise is None else value.otherwise(pl.lit(self.otherwise, pl.Int64))
 
     def numpy(self, col: NumpyCols) -> Array:
-        hold = self.cond.numpy(col)
         value, ok = self.then.numpy(col)
+        hold = self.cond.numpy(col)
         if self.otherwise is None:
             return value, hold if ok is None else hold & ok
         return np.where(hold, value, self.otherwise), None if ok is None else ok | ~hold
@@ -273,7 +273,7 @@ class Strings:
     @cached_property
     def ok(self) -> np.ndarray | None:
         """The "not null" mask (None: no nulls)."""
-        return None if self.arrow.null_count == 0 else self.arrow.is_valid().to_numpy(False)
+        return None if self.raw.null_count() == 0 else self.arrow.is_valid().to_numpy(False)
 
     @cached_property
     def encoded(self) -> tuple[np.ndarray, list[str]]:
@@ -286,18 +286,37 @@ class Strings:
         idx = arr.indices
         return (idx.fill_null(0) if idx.null_count else idx).to_numpy(), arr.dictionary.to_pylist()
 
+    @cached_property
+    def constant(self) -> tuple[bool, str | None]:
+        """(whether every non-null string is one value, that value): one user's gender, user agent..."""
+        if self.raw.null_count() == self.raw.len():
+            return True, None
+        low, high = self.raw.min(), self.raw.max()
+        return low == high, None if low is None else str(low)
+
     def lookup(self, fn: Callable[[str], int]) -> Array:
         """``fn`` of each event's string (run once per distinct string), null where the string is null."""
         if fn not in self._lookups:
-            idx, distinct = self.encoded
-            table = np.array([fn(v) for v in distinct] or [0], dtype=np.int64)
-            self._lookups[fn] = table[idx], self.ok
+            same, value = self.constant
+            if same:
+                code = 0 if value is None else fn(value)
+                self._lookups[fn] = np.full(self.raw.len(), code, dtype=np.int64), self.ok
+            else:
+                idx, distinct = self.encoded
+                table = np.array([fn(v) for v in distinct] or [0], dtype=np.int64)
+                self._lookups[fn] = table[idx], self.ok
         return self._lookups[fn]
 
     def hash(self, seed: int) -> np.ndarray:
         """Polars' hash of each event's string (of the String values, as offline) as int64."""
-        if seed not in self._hashes:
-            self._hashes[seed] = self.raw.cast(pl.String).hash(seed).to_numpy().view(np.int64)
+        if seed not in self._hashes:  # one Polars call, which gives the "not null" mask too
+            c = pl.col(self.raw.name)
+            out = self.raw.to_frame().select_seq(
+                c.cast(pl.String).hash(seed).alias("h"), c.is_not_null().alias("ok")
+            )
+            self._hashes[seed] = out.get_column("h").to_numpy().view(np.int64)
+            if "ok" not in self.__dict__:
+                self.__dict__["ok"] = None if self.raw.null_count() == 0 else out.get_column("ok").to_numpy()
         return self._hashes[seed]
 
 

@@ -54,7 +54,7 @@ _SELECTED: Final[tuple[str, ...]] = tuple(
 )
 _LEVEL0: Final[dict[str, IntExpr]] = {c: (EVENT_COLUMNS | KEY_COLUMNS)[c] for c in _SELECTED}
 #: Integer dtypes numpy widens to int64 exactly (as the Polars cast does).
-_EXACT_INTS: Final[tuple[pl.DataType, ...]] = (
+_EXACT_INTS: Final[tuple[type[pl.DataType], ...]] = (
     pl.Int8,
     pl.Int16,
     pl.Int32,
@@ -73,22 +73,22 @@ def _typed(raw: pl.Series) -> Array | Strings:
     """
     name, dtype = raw.name, raw.dtype
     if name in TEXT_INPUTS:
-        text = dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
-        return Strings(
-            raw if text else raw.to_frame().select(input_column(name, dtype).cast(pl.String)).to_series()
-        )
+        if not isinstance(dtype, pl.String | pl.Categorical | pl.Enum):
+            raw = raw.to_frame().select(input_column(name, dtype).cast(pl.String)).to_series()
+        return Strings(raw)
     real = name in REAL_INPUTS
     if real:
-        exact = dtype in (pl.Float32, pl.Float64)
+        exact = isinstance(dtype, pl.Float32 | pl.Float64)
     else:
-        exact = dtype.time_unit == "ms" if isinstance(dtype, pl.Datetime) else dtype in _EXACT_INTS
+        exact = dtype.time_unit == "ms" if isinstance(dtype, pl.Datetime) else isinstance(dtype, _EXACT_INTS)
     if not exact:
         raw = raw.to_frame().select(input_column(name, dtype)).to_series()
-    ok = None if raw.null_count() == 0 else raw.to_arrow().is_valid().to_numpy(False)
-    if ok is not None and raw.dtype.is_integer():
-        values = raw.to_arrow().fill_null(0).to_numpy()
+    if raw.null_count() == 0:
+        values, ok = raw.to_numpy(), None
     else:
-        values = raw.to_numpy()
+        arrow = raw.to_arrow()
+        ok = arrow.is_valid().to_numpy(False)
+        values = arrow.fill_null(0).to_numpy() if raw.dtype.is_integer() else raw.to_numpy()
     if values.dtype.kind == "M":
         values = values.view(np.int64)
     values = values.astype(np.float64 if real else np.int64, copy=False)
