@@ -187,6 +187,35 @@ def test_online_equals_offline_with_nulls_unknown_pages_and_categoricals() -> No
             assert (want is None and math.isnan(value)) or value == want, (name, row["cutoff"])
 
 
+def test_online_equals_offline_for_other_input_dtypes_and_one_valued_columns() -> None:
+    """Online reads some dtypes as they are and types the others with the offline expression: both agree.
+
+    Microsecond timestamps, unsigned and float columns, categorical hashed strings, a user whose level,
+    gender, user agent and location take one value (coded once online) or are all null.
+    """
+    ev = make_events(n_users=3, events_per_user=150, seed=8)
+    cut = weekly_cutoffs(ev)
+    uid = ev["user_id"].unique().sort()[0]
+    one_valued = pl.col("user_id") == uid
+    ev = ev.with_columns(
+        pl.col("ts").dt.cast_time_unit("us"),
+        pl.col("registration").dt.cast_time_unit("ns"),
+        pl.col("session_id").cast(pl.UInt64),
+        pl.col("status").cast(pl.Int16),
+        pl.col("length").cast(pl.Float32),
+        pl.col("artist").cast(pl.Categorical),
+        pl.col("song").cast(pl.Categorical),
+        pl.when(one_valued).then(pl.lit("paid")).otherwise(pl.col("level")).alias("level"),
+        pl.when(one_valued).then(None).otherwise(pl.col("gender")).alias("gender"),
+    )
+    offline = compute_features(ev, cut, CFG)
+    for row in offline.iter_rows(named=True):
+        online = compute_features_online(ev.filter(pl.col("user_id") == row["user_id"]), row["cutoff"], CFG)
+        for name, value in online.items():
+            want = row[name]
+            assert (want is None and math.isnan(value)) or value == want, (name, row["cutoff"])
+
+
 def test_online_handles_no_events_before_the_cutoff_and_naive_cutoffs() -> None:
     ev = hand_events()
     early = compute_features_online(ev, datetime(2018, 9, 1), CFG)
