@@ -288,9 +288,14 @@ class Strings:
 
     @cached_property
     def constant(self) -> tuple[bool, str | None]:
-        """(whether every non-null string is one value, that value): one user's gender, user agent..."""
+        """(whether every non-null string is one value, that value): one user's gender, user agent...
+
+        Checked on plain strings only (a categorical is dictionary-encoded already).
+        """
         if self.raw.null_count() == self.raw.len():
             return True, None
+        if self.raw.dtype != pl.String:
+            return False, None
         low, high = self.raw.min(), self.raw.max()
         return low == high, None if low is None else str(low)
 

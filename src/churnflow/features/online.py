@@ -131,7 +131,11 @@ def _first_occurrence(values: np.ndarray, ok: np.ndarray | None, null_is_value: 
         out[1:] = values[1:] != values[:-1]
         return out
     rows = np.arange(values.size) if ok is None else np.flatnonzero(ok)
-    out[rows[np.unique(values[rows], return_index=True)[1]]] = 1
+    by_value = rows[np.argsort(values[rows], kind="stable")]  # equal values in row order
+    ordered = values[by_value]
+    first = np.ones(by_value.size, dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    out[by_value[first]] = 1
     if null_is_value and rows.size < values.size:
         out[np.argmin(ok)] = 1
     return out
