@@ -329,6 +329,8 @@ def full_rows(pipeline: Path, events: Path | None) -> tuple[pl.DataFrame, float,
     if events is None:
         rows, seconds = world_rows("full", "baseline", 43, pipeline)
         return rows, seconds, "full preset, seed 43: fresh export through the loader"
+    events = events.resolve()  # the subprocess runs in the pipeline's folder
+    shown = events.relative_to(ROOT) if events.is_relative_to(ROOT) else events
     path = pipeline / "monitor_rows" / "full_from_events.parquet"
     path.parent.mkdir(exist_ok=True)
     seconds = 0.0
@@ -339,7 +341,7 @@ def full_rows(pipeline: Path, events: Path | None) -> tuple[pl.DataFrame, float,
             command = [sys.executable, "-c", ROWS_FROM_EVENTS, str(events), str(path)]
             subprocess.run(command, cwd=pipeline, env=env, check=True)
             seconds = time.perf_counter() - t0
-    return pl.read_parquet(path), seconds, f"full preset: the loaded events table {events}"
+    return pl.read_parquet(path), seconds, f"full preset: the loaded events table {shown}"
 
 
 def full_dashboard(
