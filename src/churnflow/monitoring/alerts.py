@@ -62,6 +62,15 @@ def _top(columns: Sequence[ColumnDrift], n: int) -> list[ColumnDrift]:
     return sorted((c for c in columns if c.drift), key=lambda c: (c.p_adjusted, -c.effect_value, c.name))[:n]
 
 
+def _realised_detail(kind: str, w: WindowPerformance) -> str:
+    """The realised value of a labelled window beside what it was tested against."""
+    if kind == "performance_realised":
+        return f"AUC {w.realised_auc:.3f} vs {w.estimated_auc:.3f}"
+    if kind == "churn_rate":
+        return f"rate {w.realised_positive_rate:.3f} vs {w.expected_positive_rate:.3f}"
+    return f"rate {w.realised_positive_rate:.3f} vs reference {w.reference_positive_rate:.3f}"
+
+
 def candidate_alerts(
     features: Sequence[ColumnDrift],
     score: ColumnDrift,
@@ -131,17 +140,7 @@ def candidate_alerts(
         adjusted = adjust_pvalues(np.array([getattr(w, attr) for w in tested]), "bh")
         hits = [w for w, p in zip(tested, adjusted, strict=True) if p < cfg.performance_alpha]
         if hits:
-            detail = ", ".join(
-                f"{w.cutoff[:10]}: "
-                + (
-                    f"AUC {w.realised_auc:.3f} vs {w.estimated_auc:.3f}"
-                    if kind == "performance_realised"
-                    else f"rate {w.realised_positive_rate:.3f} vs {w.expected_positive_rate:.3f}"
-                    if kind == "churn_rate"
-                    else f"rate {w.realised_positive_rate:.3f} vs reference {w.reference_positive_rate:.3f}"
-                )
-                for w in hits[:4]
-            )
+            detail = ", ".join(f"{w.cutoff[:10]}: {_realised_detail(kind, w)}" for w in hits[:4])
             alerts.append(
                 Alert(
                     kind,

@@ -143,15 +143,14 @@ def calibrate_domain(codes: np.ndarray, groups: np.ndarray, cfg: MonitorConfig, 
             )
         )
     u_a, u_b = users.size // 2, users.size - users.size // 2
-    mean = float(np.mean(aucs))
-    sd = max(float(np.std(aucs, ddof=1)), _null_sd(u_a, u_b))
-    return {
+    null = {
         "null_aucs": [float(a) for a in aucs],
-        "null_mean": mean,
-        "null_sd": sd,
+        "null_mean": float(np.mean(aucs)),
+        "null_sd": max(float(np.std(aucs, ddof=1)), _null_sd(u_a, u_b)),
         "null_users": [int(u_a), int(u_b)],
-        "threshold": max(mean, 0.5) + cfg.domain_z * sd,  # for halves of the sample; a check rescales it
     }
+    # the threshold for halves of the sample; a check rescales it to its numbers of users
+    return {**null, "threshold": domain_threshold(null, u_a, u_b, cfg.domain_z)}
 
 
 def domain_threshold(domain: dict[str, Any], ref_users: int, cur_users: int, z: float) -> float:
